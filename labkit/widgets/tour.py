@@ -1,0 +1,49 @@
+"""The tour's caption composer: pick colour, shape, direction, speed and seed -> the Shapes-world clip.
+
+Taught in ``00_tour``. The pure function :func:`caption_clip_html` does the work; the widget only wires
+dropdowns to it, so tests drive it headlessly (``panel.controls["color"].value = "blue"``).
+"""
+
+from __future__ import annotations
+
+from ..data import COLORS, DIRECTIONS, SHAPES, compose_caption, make_clip
+from ..video import video_html
+
+__all__ = ["caption_clip_html", "caption_composer"]
+
+
+def caption_clip_html(color: str, shape: str, direction: str, speed: str = "normal", seed: int = 0,
+                      num_frames: int = 17, size: int = 64, width: int = 256) -> tuple[str, str]:
+    """Render the clip of a composed caption; returns ``(caption, html)`` with an inline video."""
+    caption = compose_caption(color, shape, direction, speed)
+    clip = make_clip(caption, seed=seed, num_frames=num_frames, size=size)
+    return caption, video_html(clip.video, fps=8, width=width, title=caption)
+
+
+def caption_composer(seed: int = 0, num_frames: int = 17, size: int = 64):
+    """A panel of dropdowns and a seed slider that re-renders the clip on every change.
+
+    Returns an ``ipywidgets.VBox`` with ``.controls`` (name -> widget) and ``.view`` (the ``HTML`` showing
+    the clip).
+    """
+    import ipywidgets as w
+
+    controls = {
+        "color": w.Dropdown(options=list(COLORS), value="red", description="colour"),
+        "shape": w.Dropdown(options=list(SHAPES), value="circle", description="shape"),
+        "direction": w.Dropdown(options=list(DIRECTIONS), value="right", description="direction"),
+        "speed": w.Dropdown(options=["slowly", "normal", "quickly"], value="normal", description="speed"),
+        "seed": w.IntSlider(value=seed, min=0, max=99, description="seed"),
+    }
+    view = w.HTML()
+
+    def update(_change=None) -> None:
+        values = {name: c.value for name, c in controls.items()}
+        _, view.value = caption_clip_html(**values, num_frames=num_frames, size=size)
+
+    for control in controls.values():
+        control.observe(update, names="value")
+    update()
+    panel = w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), view])
+    panel.controls, panel.view = controls, view
+    return panel
