@@ -1,0 +1,186 @@
+"""labkit.noise: PYoCo correlated noise against its theory (3 standard errors), FreeInit against diffusers."""
+
+import math
+
+import pytest
+import torch
+from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
+from diffusers.pipelines.free_init_utils import FreeInitMixin
+
+from labkit import noise as N
+from labkit.schedules import ScheduleSpec, make_scheduler
+
+SHAPE = (16, 6, 4, 32, 32)  # (B, F, C, H, W): 16 * 4 * 32 * 32 = 65536 samples per frame
+
+
+def _within_3se(noise, theory, frame_dim=-4):
+    n = noise.numel() // noise.shape[frame_dim]
+    z = (N.frame_covariance(noise, frame_dim) - theory) / N.covariance_standard_error(theory, n)
+    return z.abs().max().item()
+
+
+@pytest.mark.parametrize("kind,alpha", [("mixed", 1.0), ("mixed", 0.5), ("progressive", 2.0), ("progressive", 1.0),
+                                        ("independent", 0.0), ("mixed", 0.0)])
+def test_marginal_variance_and_correlation_within_3_standard_errors(kind, alpha):
+    noise = N.correlated_noise(SHAPE, alpha, kind, generator=torch.Generator().manual_seed(0))
+    theory = N.correlation_theory(SHAPE[1], alpha, kind)
+    assert noise.shape == SHAPE and noise.dtype == torch.float32
+    assert _within_3se(noise, theory) < 3.0
+
+
+def test_the_statistical_test_can_fail():
+    noise = N.correlated_noise(SHAPE, 1.0, "progressive", generator=torch.Generator().manual_seed(0))
+    assert _within_3se(noise, N.correlation_theory(SHAPE[1], 1.0, "mixed")) > 10  # wrong prior is detected
+    slightly_wrong = N.correlation_theory(SHAPE[1], 1.1, "progressive")
+    assert _within_3se(noise, slightly_wrong) > 3
+
+
+def test_published_correlations():
+    mixed = N.correlation_theory(5, 2.0, "mixed")
+    assert mixed[0, 4] == pytest.approx(4 / 5) and mixed[2, 2] == 1
+    prog = N.correlation_theory(5, 2.0, "progressive")
+    assert prog[0, 3] == pytest.approx((2 / math.sqrt(5)) ** 3)
+    assert torch.equal(N.correlation_theory(3, 7.0, "independent"), torch.eye(3, dtype=torch.float64))
+
+
+def test_deterministic_under_generator_and_other_layouts():
+    a = N.correlated_noise((5, 4, 8, 8), 1.0, "progressive", generator=torch.Generator().manual_seed(3))
+    b = N.correlated_noise((5, 4, 8, 8), 1.0, "progressive", generator=torch.Generator().manual_seed(3))
+    c = N.correlated_noise((5, 4, 8, 8), 1.0, "progressive", generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # diffusers' AnimateDiff layout (B, C, F, H, W): frames on axis -3
+    shape = (16, 4, 6, 32, 32)
+    noise = N.correlated_noise(shape, 1.0, "mixed", generator=torch.Generator().manual_seed(1), frame_dim=-3)
+    assert _within_3se(noise, N.correlation_theory(6, 1.0, "mixed"), frame_dim=-3) < 3.0
+
+
+def test_frame_flicker_of_noise_matches_theory():
+    # consecutive frames with correlation r differ by N(0, 2(1 - r)): mean |d| = sqrt(2 (1 - r)) sqrt(2 / pi)
+    g = torch.Generator().manual_seed(0)
+    for kind, alpha in [("independent", 0.0), ("mixed", 1.0), ("progressive", 3.0)]:
+        r = N.correlation_theory(2, alpha, kind)[0, 1].item()
+        flicker = N.frame_flicker(N.correlated_noise(SHAPE, alpha, kind, generator=g))
+        assert flicker == pytest.approx(math.sqrt(2 * (1 - r)) * math.sqrt(2 / math.pi), rel=0.01)
+
+
+def test_compare_initial_noise_rows():
+    rows = N.compare_initial_noise(
+        lambda noise: torch.sigmoid(noise), (6, 3, 16, 16),
+        {"independent": {"kind": "independent"}, "mixed a=2": {"kind": "mixed", "alpha": 2.0}},
+        seeds=range(4), metrics={"flicker": N.frame_flicker})
+    assert [r["noise"] for r in rows] == ["independent", "mixed a=2"] and rows[0]["n"] == 4
+    assert rows[1]["flicker"] < 0.6 * rows[0]["flicker"]  # sqrt(1 - 0.8) = 0.45 of the independent flicker
+    assert rows[0]["flicker se"] > 0
+
+
+@pytest.mark.parametrize("kind", N.FILTERS)
+@pytest.mark.parametrize("shape", [(4, 8, 8), (5, 7, 6)])
+def test_freq_filter_matches_diffusers(kind, shape):
+    ref = FreeInitMixin._get_free_init_freq_filter(None, (1, 2, *shape), "cpu", kind, 4, 0.25, 0.4)[0, 0]
+    assert (N.freq_filter(shape, kind, 0.25, 0.4, 4) - ref).abs().max() < 1e-6
+
+
+def test_freq_mix_matches_diffusers_and_keeps_low_frequencies():
+    g = torch.Generator().manual_seed(0)
+    x, noise = torch.randn(2, 4, 5, 8, 8, generator=g), torch.randn(2, 4, 5, 8, 8, generator=g)  # (B, C, F, H, W)
+    lp = N.freq_filter((5, 8, 8), "ideal", 0.25, 0.25)
+    ref = FreeInitMixin._apply_freq_filter(None, x, noise, lp)
+    ours = N.freq_mix(x, noise, lp, frame_dim=-3)
+    assert (ours - ref).abs().max() < 1e-6
+    # even sizes: the mask is symmetric about the zero frequency, so the low band of x survives exactly
+    # (odd sizes: diffusers' grid 2k/n - 1 misses zero, the mask is off-centre and the real part mixes bands)
+    x, noise = x[:, :, :4], noise[:, :, :4]
+    lp = N.freq_filter((4, 8, 8), "ideal", 0.25, 0.25)
+    ours = N.freq_mix(x, noise, lp, frame_dim=-3)
+    spectrum = torch.fft.fftshift(torch.fft.fftn(ours, dim=(-3, -2, -1)), dim=(-3, -2, -1))
+    x_spec = torch.fft.fftshift(torch.fft.fftn(x, dim=(-3, -2, -1)), dim=(-3, -2, -1))
+    assert ((spectrum - x_spec) * lp).abs().max() < 1e-4
+    assert torch.allclose(N.freq_mix(x, noise, torch.ones(4, 8, 8), frame_dim=-3), x, atol=1e-5)
+    assert torch.allclose(N.freq_mix(x, noise, torch.zeros(4, 8, 8), frame_dim=-3), noise, atol=1e-5)
+
+
+def test_freeinit_reinit_matches_diffusers():
+    class Pipe(FreeInitMixin):
+        scheduler = DDIMScheduler()
+
+    pipe = Pipe()
+    pipe.enable_free_init(num_iters=2, method="gaussian", spatial_stop_frequency=0.3, temporal_stop_frequency=0.3)
+    g = torch.Generator().manual_seed(0)
+    first, sample = torch.randn(1, 4, 5, 8, 8, generator=g), torch.randn(1, 4, 5, 8, 8, generator=g)
+    pipe._apply_free_init(first, 0, 10, "cpu", torch.float32, g)
+    ref, _ = pipe._apply_free_init(sample, 1, 10, "cpu", torch.float32, torch.Generator().manual_seed(9))
+    lp = N.freq_filter((5, 8, 8), "gaussian", 0.3, 0.3)
+    ours = N.freeinit_reinit(sample, first, DDIMScheduler(), lp, torch.Generator().manual_seed(9), frame_dim=-3)
+    assert (ours - ref).abs().max() < 1e-6
+
+
+class _IdealEpsilon(torch.nn.Module):
+    """The exact epsilon-prediction for data that is always ``target`` (so sampling must return it)."""
+
+    def __init__(self, target, alphas_cumprod):
+        super().__init__()
+        self.target, self.ac = target, alphas_cumprod
+
+    def forward(self, x, t):
+        a = self.ac[int(t)]
+        return (x - a.sqrt() * self.target) / (1 - a).sqrt()
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "euler"])
+def test_denoise_returns_the_data_with_the_ideal_model(sampler):
+    sched = make_scheduler(ScheduleSpec("scaled_linear"), sampler)
+    target = torch.linspace(-1, 1, 5 * 3 * 4 * 4).reshape(1, 5, 3, 4, 4)
+    noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(0)) * sched.init_noise_sigma
+    model = _IdealEpsilon(target, sched.alphas_cumprod)
+    if sampler == "euler":  # Euler asks at fractional timesteps: interpolate abar through the model's sigma
+        model.forward = lambda x, t: _euler_eps(x, t, sched, target)
+    out = N.denoise(model, noise, sched, 20)
+    assert (out - target).abs().max() < 2e-3
+    assert (N.denoise(model, noise, sched, 20) - out).abs().max() == 0  # deterministic
+
+
+def _euler_eps(x, t, sched, target):
+    sigma = sched.sigmas[sched.step_index if sched.step_index is not None else 0]
+    a = 1 / (1 + sigma**2)  # x arrives scaled to the variance-preserving form by scale_model_input
+    return (x - a.sqrt() * target) / (1 - a).sqrt()
+
+
+def test_freeinit_sample_on_tiny_random_denoiser():
+    """A randomly initialised Conv3d stands in for the tiny text-to-video model (no trained model yet)."""
+    torch.manual_seed(0)
+    net = torch.nn.Conv3d(4, 4, 3, padding=1)  # (B, C, F, H, W) latents, like AnimateDiff
+    sched = DDIMScheduler()
+
+    def sample_fn(noise):
+        return N.denoise(lambda x, t: 0.1 * net(x), noise, sched, 4)
+
+    first = torch.randn(1, 4, 5, 8, 8, generator=torch.Generator().manual_seed(1))
+    runs = [N.freeinit_sample(sample_fn, first, sched, 3, "butterworth", generator=torch.Generator().manual_seed(2),
+                              frame_dim=-3) for _ in range(2)]
+    assert len(runs[0]) == 3 and all(s.shape == first.shape for s in runs[0])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))  # deterministic under the generators
+    assert not torch.equal(runs[0][0], runs[0][1])
+    flow = N.freeinit_reinit(runs[0][0], first, FlowMatchEulerDiscreteScheduler(), torch.ones(5, 8, 8),
+                             frame_dim=-3)
+    assert torch.allclose(flow, first, atol=1e-5)  # flow matching: the last step is pure noise, no signal leak
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="alpha >= 0"):
+        N.correlated_noise((4, 3, 8, 8), -0.5)
+    with pytest.raises(ValueError, match="unknown noise kind 'pink'"):
+        N.correlated_noise((4, 3, 8, 8), 1.0, "pink")
+    with pytest.raises(ValueError, match="tuple of positive ints"):
+        N.correlated_noise((4, 0, 8, 8), 1.0)
+    with pytest.raises(ValueError, match="frame axis -4"):
+        N.correlated_noise((8, 8), 1.0)
+    with pytest.raises(ValueError, match="unknown filter 'box'"):
+        N.freq_filter((4, 8, 8), "box")
+    with pytest.raises(ValueError, match=r"filter shape \(F, H, W\)"):
+        N.freq_filter((8, 8), "ideal")
+    with pytest.raises(ValueError, match=r"expected a filter of shape \(F, H, W\) = \(5, 8, 8\)"):
+        N.freq_mix(torch.zeros(5, 4, 8, 8), torch.zeros(5, 4, 8, 8), torch.ones(4, 8, 8))
+    with pytest.raises(ValueError, match="F >= 2"):
+        N.frame_flicker(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="num_steps >= 1"):
+        N.denoise(lambda x, t: x, torch.zeros(1, 2), DDIMScheduler(), 0)
