@@ -67,7 +67,7 @@ def convert_value(param: Parameter, value):
         if param.type == "bool":
             lowered = text.lower()
             if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(f"parameter {param.name} expects a bool (true/false), got {value!r}")
+                raise ValueError(f"parameter {param.name} expects bool (true/false), got {value!r}")
             return lowered in ("true", "1", "yes")
         try:
             value = json.loads(text) if param.type in ("list", "dict") else expected(text)
@@ -96,10 +96,10 @@ def is_fact_cell(cell) -> bool:
 
 def strip_outputs(nb) -> nbformat.NotebookNode:
     """Remove outputs and execution counts from every code cell except fact cells (in place; returns nb)."""
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        cell.execution_count = None
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        # nbval refuses a cell with outputs but no execution count: fact cells keep a stable count
+        cell.execution_count = number if is_fact_cell(cell) and cell.outputs else None
         if not is_fact_cell(cell):
             cell.outputs = []
         cell.metadata.pop("execution", None)

@@ -127,6 +127,16 @@ def _describe_error(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def _prefer_this_environment_kernel() -> None:
+    """Put this environment's kernelspecs first, so kernel ``python3`` is this Python, not a user-level one."""
+    import sys
+
+    here = str(Path(sys.prefix) / "share" / "jupyter")
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if here not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([here, *paths])
+
+
 def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: int = 900,
                  progress: bool = True, kernel: str = "python3") -> NotebookResult:
     """Execute one notebook with papermill into ``out_dir``; never raises for a failing cell."""
@@ -141,9 +151,10 @@ def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: i
             old.unlink()
     records_file = artifacts / "records.jsonl"
     env = {"LABKIT_OUTPUT_DIR": str(artifacts.resolve()), "LABKIT_RECORD_FILE": str(records_file.resolve())}
-    saved = {k: os.environ.get(k) for k in (*env, "HF_HUB_OFFLINE")}
+    saved = {k: os.environ.get(k) for k in (*env, "HF_HUB_OFFLINE", "JUPYTER_PATH")}
     os.environ.update(env)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline is the default; set HF_HUB_OFFLINE=0 to allow the hub
+    _prefer_this_environment_kernel()
     output = out_dir / notebook.name
     status, error = "ok", ""
     t0 = time.perf_counter()

@@ -1,0 +1,60 @@
+"""Test-wide set-up: offline by default and a guard that makes any network access fail.
+
+Only loopback (127.0.0.0/8, ::1) and Unix sockets are allowed: the notebook kernels and the JupyterLab server of
+the browser test live there. Anything else raises ``NetworkAccessBlocked`` at connect time.
+"""
+
+import ipaddress
+import os
+import socket
+
+import matplotlib
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+matplotlib.use("Agg")
+
+
+class NetworkAccessBlocked(RuntimeError):
+    pass
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return True
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: resolve nothing, refuse
+        return False
+
+
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
+        raise NetworkAccessBlocked(f"tests may not reach the network: connect to {address!r} blocked")
+    return _connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
+        raise NetworkAccessBlocked(f"tests may not reach the network: connect to {address!r} blocked")
+    return _connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
+
+
+@pytest.fixture
+def clip():
+    from labkit.data import make_clip
+
+    return make_clip("a red circle moving right", seed=1)

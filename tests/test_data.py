@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit import data
+
+
+def _centroid(frame: torch.Tensor, rgb) -> tuple[float, float]:
+    """Coverage-weighted centre of the pixels whose colour moved towards ``rgb``."""
+    target = torch.tensor(rgb)[:, None, None]
+    bg = frame[:, :1, :1]
+    alpha = ((frame - bg) * (target - bg)).sum(0) / ((target - bg) ** 2).sum(0)
+    alpha = alpha.clamp(0, 1)
+    ys, xs = torch.meshgrid(torch.arange(frame.shape[1]) + 0.5, torch.arange(frame.shape[2]) + 0.5, indexing="ij")
+    return float((alpha * xs).sum() / alpha.sum()), float((alpha * ys).sum() / alpha.sum())
+
+
+def test_same_caption_and_seed_give_the_same_clip():
+    a = data.make_clip("a blue square moving up quickly", seed=3)
+    b = data.make_clip("a blue square moving up quickly", seed=3)
+    c = data.make_clip("a blue square moving up quickly", seed=4)
+    assert torch.equal(a.video, b.video)
+    assert not torch.equal(a.video, c.video)
+
+
+def test_default_clip_shape_is_4k_plus_1():
+    clip = data.make_clip("a red circle moving left", seed=0)
+    assert clip.video.shape == (17, 3, 64, 64) and (17 - 1) % 4 == 0
+    assert 0.0 <= clip.video.min() and clip.video.max() <= 1.0
+
+
+@pytest.mark.parametrize("color,shape,direction", data.ALL_COMBOS[::5])
+def test_ground_truth_matches_the_rendered_pixels(color, shape, direction):
+    clip = data.make_clip(f"a {color} {shape} moving {direction}", seed=11)
+    obj = clip.truth.objects[0]
+    for f in (0, 8, 16):
+        cx, cy = _centroid(clip.video[f], obj.rgb)
+        ex, ey = obj.positions[f]
+        assert abs(cx - ex) < 0.35 and abs(cy - ey) < 0.35, (f, (cx, cy), (ex, ey))
+    ux, uy = data.DIRECTIONS[direction]
+    disp = obj.positions[-1] - obj.positions[0]
+    assert np.sign(disp[0]) == ux and np.sign(disp[1]) == uy
+
+
+def test_speed_words_change_the_distance():
+    dist = {}
+    for speed in ("slowly", "normal", "quickly"):
+        caption = data.compose_caption("green", "circle", "right", speed)
+        obj = data.make_clip(caption, seed=5).truth.objects[0]
+        dist[speed] = obj.positions[-1, 0] - obj.positions[0, 0]
+    assert dist["slowly"] < dist["normal"] < dist["quickly"]
+    assert dist["quickly"] == pytest.approx(data.SPEEDS["quickly"] * 64, rel=1e-5)
+
+
+def test_edges_are_anti_aliased():
+    clip = data.make_clip("a white circle moving down", seed=2)
+    bg = clip.video[0, 0, 0, 0]
+    values = clip.video[0, 0].flatten()
+    between = ((values > bg + 0.05) & (values < 0.95)).sum()
+    assert between >= 8  # a one-pixel ramp around the edge, not a hard 0/1 mask
+
+
+def test_objects_stay_inside_the_frame():
+    for i in range(40):
+        clip = data.ShapesWorld("train", length=40, two_objects=0.5)[i]
+        for obj in clip.truth.objects:
+            assert obj.positions.min() >= obj.radius and obj.positions.max() <= 64 - obj.radius
+
+
+def test_two_object_captions():
+    clip = data.make_clip("a red circle moving left and a white square moving up slowly", seed=0)
+    assert [o.color for o in clip.truth.objects] == ["red", "white"]
+    assert clip.truth.objects[1].speed == "slowly"
+
+
+@pytest.mark.parametrize(
+    "caption, message",
+    [
+        ("a purple circle moving left", "Vocabulary: color: red"),
+        ("a red hexagon moving left", "unknown word(s) ['hexagon']"),
+        ("red circle moving left", "expected 'a COLOR SHAPE moving DIRECTION"),
+        ("a red circle moving", "expected 'a COLOR SHAPE moving DIRECTION"),
+        ("a red circle moving left and a red circle moving up and a red circle moving down", "at most 2"),
+    ],
+)
+def test_bad_captions_raise_with_the_vocabulary(caption, message):
+    with pytest.raises(ValueError) as err:
+        data.make_clip(caption, seed=0)
+    assert message in str(err.value)
+
+
+def test_bad_sizes_raise():
+    with pytest.raises(ValueError, match="num_frames >= 1"):
+        data.make_clip("a red circle moving left", seed=0, num_frames=0)
+    with pytest.raises(ValueError, match="size >= 16"):
+        data.make_clip("a red circle moving left", seed=0, size=8)
+
+
+def test_splits_are_disjoint_and_hold_out_combos():
+    seeds = {s: {data.clip_seed(s, i) for i in range(200)} for s in ("train", "val", "test")}
+    assert not (seeds["train"] & seeds["val"]) and not (seeds["train"] & seeds["test"])
+    train = data.ShapesWorld("train", length=600, speeds=False)
+    seen = {tuple(train.caption(i).split()[1:3] + [train.caption(i).split()[4]]) for i in range(600)}
+    assert not seen & data.HELDOUT_COMBOS
+    test = data.ShapesWorld("test", length=len(data.ALL_COMBOS), speeds=False)
+    covered = {tuple(test.caption(i).split()[1:3] + [test.caption(i).split()[4]]) for i in range(len(test))}
+    assert covered == set(data.ALL_COMBOS)
+    held = data.ShapesWorld("heldout", length=14)
+    assert {tuple(held.caption(i).split()[1:3] + [held.caption(i).split()[4]]) for i in range(14)} == set(data.HELDOUT_COMBOS)
+
+
+def test_dataset_items_and_collate():
+    ds = data.ShapesWorld("val", length=4, num_frames=9, size=32)
+    video, caption, truth = ds[1]
+    assert video.shape == (9, 3, 32, 32) and caption == ds.caption(1) and truth.seed == data.clip_seed("val", 1)
+    assert torch.equal(ds[-1].video, ds[3].video)
+    with pytest.raises(IndexError):
+        ds[4]
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=data.collate_clips)
+    videos, captions, truths = next(iter(loader))
+    assert videos.shape == (2, 9, 3, 32, 32) and len(captions) == len(truths) == 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(data.ALL_COMBOS), st.sampled_from(["slowly", "normal", "quickly"]),
+       st.integers(0, 2**31), st.sampled_from([5, 9, 17, 33]), st.sampled_from([32, 48, 64]))
+def test_any_caption_renders_in_range(combo, speed, seed, num_frames, size):
+    clip = data.make_clip(data.compose_caption(*combo, speed), seed=seed, num_frames=num_frames, size=size)
+    assert clip.video.shape == (num_frames, 3, size, size)
+    assert torch.isfinite(clip.video).all() and clip.video.min() >= 0 and clip.video.max() <= 1
+    assert data.parse_caption(clip.caption) == data.parse_caption(data.compose_caption(*combo, speed))
