@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 __all__ = [
     "NOISE_KINDS", "FILTERS", "correlated_noise", "correlation_theory", "frame_covariance",
     "covariance_standard_error", "freq_filter", "freq_mix", "freeinit_reinit", "denoise", "freeinit_sample",
-    "frame_flicker", "compare_initial_noise",
+    "frame_flicker", "compare_initial_noise", "correlation_demo",
 ]
 
 NOISE_KINDS: tuple[str, ...] = ("independent", "mixed", "progressive")
@@ -266,3 +266,13 @@ def compare_initial_noise(generate: Callable[[torch.Tensor], torch.Tensor], shap
             row[f"{name} se"] = float(v.std() / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
         rows.append(row)
     return rows
+
+
+def correlation_demo(alpha: float, kind: str = "mixed", num_frames: int = 8, size: int = 32, draws: int = 8,
+                     seed: int = 0) -> dict[str, torch.Tensor]:
+    """What the noise-correlation explorer shows: one channel of a noise clip ``(F, size, size)``, the theory
+    ``(F, F)`` and the measured frame correlation over ``draws`` clips of ``(F, 4, size, size)`` noise."""
+    g = torch.Generator().manual_seed(seed)
+    noise = correlated_noise((draws, num_frames, 4, size, size), alpha, kind, generator=g)
+    return {"frames": noise[0, :, 0], "theory": correlation_theory(num_frames, alpha, kind),
+            "measured": frame_covariance(noise), "num_samples": torch.tensor(draws * 4 * size * size)}

@@ -231,3 +231,32 @@ def test_bad_inputs_raise_clear_errors():
         S.beta_schedule("linear", 0)
     with pytest.raises(ValueError, match=r"sigma in \[0, 1\]"):
         S.flow_interpolate(torch.zeros(2), torch.zeros(2), 1.5)
+
+
+def test_schedule_explorer_widget_updates_headlessly():
+    from labkit.widgets.schedules import schedule_explorer
+
+    panel = schedule_explorer("scaled_linear", num_train_timesteps=200)
+    first = panel.view.value
+    ac = S.schedule_curves("scaled_linear", num_train_timesteps=200)["alphas_cumprod"]
+    assert first.startswith('<img src="data:image/png;base64,')
+    assert f"terminal SNR = {float(ac[-1] / (1 - ac[-1])):.3g} " in panel.info.value
+    panel.controls["zero_snr"].value = True
+    assert "terminal SNR = 0 " in panel.info.value and panel.view.value != first
+    panel.controls["shift"].value = 4.0
+    panel.controls["name"].value = "flow"
+    assert len(panel.timings_ms) == 4
+    line = panel.plot.cur[1]  # the log-SNR of the chosen curve is what the plot holds
+    expected = S.schedule_curves("flow", 4.0, True, 200)["log_snr"].clamp(min=-1e3).numpy()
+    assert (abs(line.get_ydata() - expected) < 1e-9).all()
+
+
+def test_noise_correlation_explorer_widget():
+    from labkit.widgets.schedules import noise_correlation_explorer
+
+    panel = noise_correlation_explorer(alpha=1.0, kind="mixed", num_frames=4, size=16, draws=2)
+    assert "neighbouring frames 0.500" in panel.info.value
+    panel.controls["kind"].value = "progressive"
+    panel.controls["alpha"].value = 2.0
+    assert f"neighbouring frames {2 / math.sqrt(5):.3f}" in panel.info.value
+    assert panel.view.value.startswith("<img")
