@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 __all__ = [
     "NOISE_KINDS", "FILTERS", "correlated_noise", "correlation_theory", "frame_covariance",
     "covariance_standard_error", "freq_filter", "freq_mix", "freeinit_reinit", "denoise", "freeinit_sample",
-    "frame_flicker", "compare_initial_noise", "correlation_demo",
+    "frame_flicker", "compare_initial_noise", "correlation_demo", "lowpass_correlation", "steps_vs_quality",
+    "cogvideox_latent_shape", "cogvideox_video",
 ]
 
 NOISE_KINDS: tuple[str, ...] = ("independent", "mixed", "progressive")
@@ -276,3 +277,70 @@ def correlation_demo(alpha: float, kind: str = "mixed", num_frames: int = 8, siz
     noise = correlated_noise((draws, num_frames, 4, size, size), alpha, kind, generator=g)
     return {"frames": noise[0, :, 0], "theory": correlation_theory(num_frames, alpha, kind),
             "measured": frame_covariance(noise), "num_samples": torch.tensor(draws * 4 * size * size)}
+
+
+def lowpass_correlation(a: torch.Tensor, b: torch.Tensor, low_pass: torch.Tensor, frame_dim: int = -4) -> float:
+    """Pearson correlation of the low-pass parts of ``a`` and ``b`` (same shape; :func:`freq_filter` mask):
+    how much of ``b``'s coarse space-time structure ``a`` carries (FreeInit's premise)."""
+    zeros = torch.zeros_like(a)
+    la = freq_mix(a.double(), zeros.double(), low_pass.double(), frame_dim).flatten()
+    lb = freq_mix(b.double(), zeros.double(), low_pass.double(), frame_dim).flatten()
+    la, lb = la - la.mean(), lb - lb.mean()
+    return float((la @ lb) / (la.norm() * lb.norm()))
+
+
+def steps_vs_quality(generate: Callable[[str, int, int], torch.Tensor], samplers, steps, seeds,
+                     metrics: dict[str, Callable[[torch.Tensor], float]]) -> list[dict]:
+    """The steps-vs-quality sweep: ``generate(sampler, num_steps, seed) -> video`` for every combination,
+    measured with ``metrics`` (e.g. prompt adherence and flicker). One row per (sampler, steps) with the mean
+    and standard error over seeds, plus the seconds per video."""
+    import time
+
+    seeds = list(seeds)
+    if not seeds or not metrics:
+        raise ValueError("expected at least one seed and one metric")
+    rows = []
+    for sampler in samplers:
+        for n in steps:
+            values, start = {name: [] for name in metrics}, time.perf_counter()
+            for seed in tqdm(seeds, desc=f"{sampler} {n} steps", leave=False):
+                video = generate(sampler, n, seed)
+                for name, metric in metrics.items():
+                    values[name].append(float(metric(video)))
+            row = {"sampler": sampler, "steps": n, "seconds per video": (time.perf_counter() - start) / len(seeds)}
+            for name, vals in values.items():
+                v = torch.tensor(vals, dtype=torch.float64)
+                row[name] = float(v.mean())
+                row[f"{name} se"] = float(v.std() / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
+            rows.append(row)
+    return rows
+
+
+def cogvideox_latent_shape(pipe, num_frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
+    """The initial-noise shape ``(1, F_latent, C, h, w)`` a ``CogVideoXPipeline`` uses for a video (its
+    ``prepare_latents``): ``F_latent = (num_frames - 1) // temporal_factor + 1``, ``h = height // spatial``."""
+    f_t, f_s = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
+    if (num_frames - 1) % f_t or height % f_s or width % f_s:
+        raise ValueError(f"expected num_frames = {f_t}k+1 and height, width multiples of {f_s}, "
+                         f"got {num_frames} frames of {height}x{width}")
+    channels = pipe.transformer.config.in_channels  # text-to-video: the latent channels only
+    return (1, (num_frames - 1) // f_t + 1, channels, height // f_s, width // f_s)
+
+
+def cogvideox_video(pipe, latents: torch.Tensor, num_inference_steps: int, num_frames: int, height: int,
+                    width: int, output: str = "video", **pipe_kwargs) -> torch.Tensor:
+    """Run a ``CogVideoXPipeline`` from given initial noise ``latents`` ``(1, F_latent, C, h, w)`` (frames on
+    axis -4, so :func:`correlated_noise` fits directly). ``output="video"`` returns the clip ``(F, C, H, W)`` in
+    [0, 1]; ``"latent"`` the final latents (what :func:`freeinit_sample` iterates on). ``pipe_kwargs`` go to
+    the pipeline (``prompt`` or ``prompt_embeds``, ``guidance_scale`` ...)."""
+    from .video import from_pipeline_output
+
+    want = cogvideox_latent_shape(pipe, num_frames, height, width)
+    if tuple(latents.shape) != want:
+        raise ValueError(f"expected initial latents of shape {want} for {num_frames} frames of {height}x{width}, "
+                         f"got {tuple(latents.shape)}")
+    if output not in ("video", "latent"):
+        raise ValueError(f"expected output 'video' or 'latent', got {output!r}")
+    out = pipe(latents=latents, num_inference_steps=num_inference_steps, num_frames=num_frames, height=height,
+               width=width, output_type="pt" if output == "video" else "latent", **pipe_kwargs)
+    return from_pipeline_output(out.frames)[0] if output == "video" else out.frames

@@ -33,7 +33,7 @@ __all__ = [
     "sigmas_from_alphas_cumprod", "karras_sigmas", "shift_sigmas", "shift_snr", "alphas_cumprod_from_snr",
     "resolution_shift", "dynamic_shift", "flow_sigmas", "add_noise", "v_target", "flow_interpolate",
     "flow_velocity", "schedule_alphas_cumprod", "schedule_curves", "coarse_psnr", "matching_sigma",
-    "SAMPLERS", "ScheduleSpec", "make_scheduler", "describe_scheduler", "swap_scheduler",
+    "shift_experiment", "signal_leak", "SAMPLERS", "ScheduleSpec", "make_scheduler", "describe_scheduler", "swap_scheduler",
 ]
 
 #: Names :func:`beta_schedule` knows; ``"cosine"`` is an alias of diffusers' ``"squaredcos_cap_v2"``.
@@ -356,6 +356,55 @@ def matching_sigma(sigmas, psnrs, target_psnr: float) -> float:
     order = torch.argsort(p)
     logit = float(np.interp(target_psnr, p[order].numpy(), x[order].numpy()))
     return 1 / (1 + math.exp(-logit))
+
+
+def shift_experiment(clips: dict, base: str, sigmas, grid=(4, 8, 8), draws: int = 8,
+                     generator: torch.Generator | None = None) -> tuple[dict, list[dict]]:
+    """Measure :func:`coarse_psnr` against sigma for each clip and find, for every base sigma, the sigma that
+    gives each larger clip the same PSNR; compare it with :func:`shift_sigmas` at :func:`resolution_shift`.
+
+    ``clips`` maps a label to a clip ``(F, C, H, W)`` (the same scene at different sizes); ``base`` is the
+    label of the reference. Returns ``(curves, rows)``: PSNR lists per label, and one row per (clip, base
+    sigma) with ``measured`` and ``predicted`` sigma (rows outside the measured PSNR range are skipped).
+    """
+    if base not in clips:
+        raise ValueError(f"expected base to be one of {list(clips)}, got {base!r}")
+    sigmas = [float(s) for s in sigmas]
+    curves = {k: [coarse_psnr(v, s, grid, generator, draws) for s in sigmas] for k, v in clips.items()}
+    base_shape = tuple(clips[base].shape[i] for i in (0, 2, 3))
+    rows = []
+    for label, clip in clips.items():
+        if label == base:
+            continue
+        shift = resolution_shift(base_shape, tuple(clip.shape[i] for i in (0, 2, 3)))
+        for sigma, target in zip(sigmas, curves[base]):
+            if min(curves[label]) <= target <= max(curves[label]):
+                predicted = float(shift_sigmas(torch.tensor([sigma], dtype=torch.float64), shift))
+                rows.append({"clip": label, "shift": shift, "base sigma": sigma, "psnr dB": target,
+                             "measured": matching_sigma(sigmas, curves[label], target), "predicted": predicted})
+    return curves, rows
+
+
+def signal_leak(videos, alphas_cumprod, t: int | None = None, generator: torch.Generator | None = None) -> dict:
+    """How much of a clip survives at step ``t`` (default: the last): per-clip mean of the clean clip (in
+    [-1, 1]) and of ``add_noise`` at ``t``, and their correlation across clips.
+
+    With Stable Diffusion's schedule ``sqrt(abar_T) = 0.068``: the mean brightness of ``x_T`` still tracks the
+    clip's (correlation near 1) and a model learns to read it, but sampling starts from pure noise of mean 0.
+    With zero terminal SNR the correlation is ~0 (Lin et al. 2024).
+    """
+    ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
+    t = len(ac) - 1 if t is None else t
+    clean, noisy = [], []
+    for video in videos:
+        x0 = 2 * video.double() - 1
+        xt = add_noise(x0[None], torch.randn(x0[None].shape, generator=generator, dtype=x0.dtype), ac, t)
+        clean.append(float(x0.mean()))
+        noisy.append(float(xt.mean()))
+    if len(clean) < 3:
+        raise ValueError(f"expected at least 3 clips to correlate, got {len(clean)}")
+    corr = float(np.corrcoef(clean, noisy)[0, 1])
+    return {"clean_mean": clean, "noisy_mean": noisy, "correlation": corr, "signal_coef": float(ac[t].sqrt())}
 
 
 #: ``make_scheduler`` sampler names -> diffusers class names.
