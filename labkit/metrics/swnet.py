@@ -1,0 +1,235 @@
+"""SW-Net: a small Shapes-world video classifier whose features give "FVD-SW", the in-domain analogue of FVD.
+
+Taught in ``07_metric_evaluation``; trained by ``labkit train features``.
+
+FVD embeds videos with I3D, a Kinetics-400 action classifier, and compares Gaussian fits of the embeddings. Our
+videos are 64x64 Shapes-world clips, far from Kinetics, so the course trains its own embedding network on the
+things that vary in this world -- colour, shape, direction and speed -- and calls the distance **FVD-SW** so nobody
+mistakes it for FVD. The network is factorised (2+1)D (Tran et al., CVPR 2018, "A closer look at spatiotemporal
+convolutions"): per-frame 2D convolutions, each followed by a residual temporal convolution over frames::
+
+    (B, F, 3, 64, 64) -> resize to 32 x 32 -> 'b f c h w -> (b f) c h w' -> conv2d s2 -> (b f) 16 16 16
+                      -> conv2d s2 -> 32 x 8 x 8 -> + temporal conv (k=3)          ('b c f h w' layout for it)
+                      -> conv2d s2 -> 48 x 4 x 4 -> + temporal conv (k=3, dil 2)
+                      -> conv2d    -> 64 x 4 x 4 -> + temporal conv (k=3, dil 4)
+                      -> mean over (F, H, W) -> Linear -> 128-d video embedding -> 4 heads
+
+``frame_features`` runs the 2D path only (no temporal mixing) and pools each frame: the per-frame embedding used by
+:func:`labkit.metrics.frame_consistency` when no CLIP is available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .. import DATA_DIR
+from ..data import COLORS, DIRECTIONS, SHAPES, SPEEDS, ShapesWorld
+from ._checks import as_batch
+
+__all__ = ["SWNetConfig", "SWNet", "HEADS", "load_swnet", "save_swnet", "labels_of", "evaluate_accuracy",
+           "swnet_frame_embedder", "main", "DEFAULT_PATH"]
+
+DEFAULT_PATH = DATA_DIR / "models" / "swnet"
+#: head name -> class names, in label order.
+HEADS: dict[str, list[str]] = {"color": list(COLORS), "shape": list(SHAPES), "direction": list(DIRECTIONS),
+                               "speed": list(SPEEDS)}
+
+
+@dataclass
+class SWNetConfig:
+    widths: tuple[int, ...] = (16, 32, 48, 64)
+    embed_dim: int = 128
+    size: int = 32  # input frames are resized (antialiased) to size x size: 64 -> 32 keeps CPU training short
+
+    @property
+    def dilations(self) -> tuple[int, ...]:  # one temporal block after every 2D stage but the first
+        return tuple(2 ** i for i in range(len(self.widths) - 1))
+
+
+class TemporalBlock(nn.Module):
+    """Residual temporal convolution over frames at every pixel: ``x + conv1d_t(x)``."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.conv = nn.Conv3d(channels, channels, (3, 1, 1), padding=(dilation, 0, 0), dilation=(dilation, 1, 1))
+
+    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+        y = rearrange(x, "(b f) c h w -> b c f h w", f=num_frames)
+        y = self.conv(F.silu(self.norm(y)))
+        return x + rearrange(y, "b c f h w -> (b f) c h w")
+
+
+class SWNet(nn.Module):
+    """The (2+1)D Shapes-world classifier; ``forward`` returns ``{head: logits}`` and ``"embedding"``."""
+
+    def __init__(self, config: SWNetConfig | None = None):
+        super().__init__()
+        self.config = config = config or SWNetConfig()
+        w = config.widths
+        strides = [2] * (len(w) - 1) + [1]  # 64 -> 32 -> 16 -> 8, then one more stage at 8 x 8
+        ins = (3,) + w[:-1]
+        self.spatial = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(i, o, 3, stride=s, padding=1), nn.GroupNorm(8, o), nn.SiLU())
+            for i, o, s in zip(ins, w, strides))
+        self.temporal = nn.ModuleList(TemporalBlock(c, d) for c, d in zip(w[1:], config.dilations))
+        self.embed = nn.Sequential(nn.Linear(w[-1], config.embed_dim), nn.SiLU())
+        self.heads = nn.ModuleDict({k: nn.Linear(config.embed_dim, len(v)) for k, v in HEADS.items()})
+
+    def _prepare(self, videos: torch.Tensor) -> torch.Tensor:
+        videos = as_batch(videos)
+        b, f = videos.shape[:2]
+        x = rearrange(videos, "b f c h w -> (b f) c h w")
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-2:] != (self.config.size, self.config.size):
+            x = F.interpolate(x, size=(self.config.size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        return x * 2 - 1  # [0, 1] -> [-1, 1]
+
+    def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``videos`` ``(B, F, C, H, W)`` in [0, 1] -> ``{"embedding": (B, D), head: (B, classes)}``."""
+        num_frames = videos.shape[-4]
+        x = self._prepare(videos)
+        x = self.spatial[0](x)
+        for conv, temporal in zip(self.spatial[1:], self.temporal):
+            x = temporal(conv(x), num_frames)
+        pooled = rearrange(x, "(b f) c h w -> b c (f h w)", f=num_frames).mean(-1)
+        emb = self.embed(pooled)
+        return {"embedding": emb, **{k: head(emb) for k, head in self.heads.items()}}
+
+    @torch.no_grad()
+    def features(self, videos: torch.Tensor) -> torch.Tensor:
+        """The 128-d video embedding ``(B, D)`` used by FVD-SW."""
+        return self.forward(videos)["embedding"]
+
+    @torch.no_grad()
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Per-frame features ``(F, widths[-1])`` of a clip ``(F, C, H, W)``: the 2D path only, mean-pooled."""
+        x = self._prepare(frames.unsqueeze(0))
+        for conv in self.spatial:
+            x = conv(x)
+        return x.mean(dim=(-2, -1))
+
+
+def save_swnet(model: SWNet, folder, extra: dict | None = None) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` (with ``extra``, e.g. accuracies) into ``folder``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    config = {**asdict(model.config), "heads": HEADS, **(extra or {})}
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def load_swnet(folder=None) -> SWNet:
+    """Load SW-Net from ``folder`` (default: the shipped ``data/models/swnet``), safetensors only, in eval mode."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder or DEFAULT_PATH)
+    if not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(f"no SW-Net weights at {folder / 'model.safetensors'}: train them with "
+                                "`labkit train features` (a few minutes on a CPU)")
+    config = json.loads((folder / "config.json").read_text())
+    model = SWNet(SWNetConfig(tuple(config["widths"]), config["embed_dim"], config["size"]))
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.eval()
+
+
+def swnet_frame_embedder(model: SWNet | None = None):
+    """A frame embedder for :func:`labkit.metrics.frame_consistency`: frames ``(F, C, H, W)`` -> ``(F, 64)``."""
+    model = model or load_swnet()
+    return model.frame_features
+
+
+def labels_of(truths) -> dict[str, torch.Tensor]:
+    """Class labels per head from the ground truth of one-object clips: ``{head: (B,) long}``."""
+    if any(len(t.objects) != 1 for t in truths):
+        raise ValueError("SW-Net labels need one-object clips (ShapesWorld(two_objects=0))")
+    objs = [t.objects[0] for t in truths]
+    return {head: torch.tensor([names.index(getattr(o, head)) for o in objs]) for head, names in HEADS.items()}
+
+
+def _batches(batch_size: int, seed: int, num_frames: int):
+    """Endless random one-object training batches ``(videos, labels)``."""
+    world = ShapesWorld("train", length=10_000_000, num_frames=num_frames, two_objects=0.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    while True:
+        clips = [world[int(i)] for i in rng.integers(0, len(world), size=batch_size)]
+        yield torch.stack([c.video for c in clips]), labels_of([c.truth for c in clips])
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: SWNet, split: str = "test", num_clips: int = 336, batch_size: int = 48,
+                      num_frames: int = 17) -> dict[str, float]:
+    """Per-head accuracy (and ``"all"``: every head right) on one-object clips of a split never trained on."""
+    from tqdm.auto import tqdm
+
+    world = ShapesWorld(split, length=num_clips, num_frames=num_frames, two_objects=0.0)
+    right = {k: 0 for k in [*HEADS, "all"]}
+    for start in tqdm(range(0, num_clips, batch_size), desc=f"accuracy ({split})", leave=False):
+        clips = [world[i] for i in range(start, min(start + batch_size, num_clips))]
+        out = model(torch.stack([c.video for c in clips]))
+        labels = labels_of([c.truth for c in clips])
+        ok = torch.stack([out[k].argmax(-1) == labels[k] for k in HEADS])
+        for i, k in enumerate(HEADS):
+            right[k] += int(ok[i].sum())
+        right["all"] += int(ok.all(0).sum())
+    return {k: v / num_clips for k, v in right.items()}
+
+
+def _loss(model, batch, step):
+    videos, labels = batch
+    out = model(videos)
+    return sum(F.cross_entropy(out[k], labels[k]) for k in HEADS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``labkit train features``: train SW-Net, report held-out accuracy, optionally ship it with test stats."""
+    from ..train import TrainConfig, fit, ship
+
+    p = argparse.ArgumentParser(prog="labkit train features", description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=700)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-frames", type=int, default=17)
+    p.add_argument("--eval-clips", type=int, default=336, help="test clips for the held-out accuracy")
+    p.add_argument("--out", default="outputs/models/swnet")
+    p.add_argument("--ship", action="store_true", help=f"ship into {DEFAULT_PATH} and write the test-split stats")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    config = TrainConfig(steps=args.steps, lr=args.lr, warmup=50, weight_decay=1e-4, ema_decay=0.99, seed=args.seed)
+    torch.manual_seed(args.seed)
+    model = SWNet()
+    result = fit(model, _batches(args.batch_size, args.seed, args.num_frames), _loss, config)
+    acc = evaluate_accuracy(result.model, "test", args.eval_clips, num_frames=args.num_frames)
+    acc_heldout = evaluate_accuracy(result.model, "heldout", min(args.eval_clips, 168), num_frames=args.num_frames)
+    print("held-out accuracy (test split):", json.dumps({k: round(v, 4) for k, v in acc.items()}))
+    print("held-out accuracy (held-out combos):", json.dumps({k: round(v, 4) for k, v in acc_heldout.items()}))
+    extra = {"accuracy_test": acc, "accuracy_heldout_combos": acc_heldout, "eval_clips": args.eval_clips,
+             "train": {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                       "num_frames": args.num_frames, "final_loss": float(np.mean(result.losses[-20:]))}}
+    out = save_swnet(result.model, args.out, extra)
+    print(f"saved {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.2f} MB)")
+    if args.ship:
+        command = "labkit train features " + " ".join(argv or sys.argv[1:])
+        ship(out, DEFAULT_PATH, command, args.seed, time.perf_counter() - t0, {"accuracy_test": acc})
+        from .fvd import ship_reference_stats
+
+        ship_reference_stats(load_swnet(DEFAULT_PATH), command)
+    return 0
