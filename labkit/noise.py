@@ -27,7 +27,7 @@ __all__ = [
     "NOISE_KINDS", "FILTERS", "correlated_noise", "correlation_theory", "frame_covariance",
     "covariance_standard_error", "freq_filter", "freq_mix", "freeinit_reinit", "denoise", "freeinit_sample",
     "frame_flicker", "compare_initial_noise", "correlation_demo", "lowpass_correlation", "steps_vs_quality",
-    "cogvideox_latent_shape", "cogvideox_video",
+    "cogvideox_latent_shape", "cogvideox_video", "cogvideox_decode",
 ]
 
 NOISE_KINDS: tuple[str, ...] = ("independent", "mixed", "progressive")
@@ -344,3 +344,13 @@ def cogvideox_video(pipe, latents: torch.Tensor, num_inference_steps: int, num_f
     out = pipe(latents=latents, num_inference_steps=num_inference_steps, num_frames=num_frames, height=height,
                width=width, output_type="pt" if output == "video" else "latent", **pipe_kwargs)
     return from_pipeline_output(out.frames)[0] if output == "video" else out.frames
+
+
+def cogvideox_decode(pipe, latents: torch.Tensor) -> torch.Tensor:
+    """Decode ``CogVideoXPipeline`` latents ``(1, F_latent, C, h, w)`` into a clip ``(F, C, H, W)`` in [0, 1]
+    (the pipeline's own ``decode_latents`` and ``postprocess_video``)."""
+    from .video import from_pipeline_output
+
+    with torch.no_grad():
+        frames = pipe.video_processor.postprocess_video(pipe.decode_latents(latents), output_type="pt")
+    return from_pipeline_output(frames)[0]

@@ -184,3 +184,45 @@ def test_bad_inputs_raise_clear_errors():
         N.frame_flicker(torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match="num_steps >= 1"):
         N.denoise(lambda x, t: x, torch.zeros(1, 2), DDIMScheduler(), 0)
+
+
+def _tiny_random_cogvideox():
+    """A CogVideoXPipeline with RANDOM weights at toy size (diffusers' own test sizes): it checks the code path
+    the notebook's model experiments take; its videos mean nothing. No text encoder: prompt_embeds are passed."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4, time_embed_dim=2,
+        text_embed_dim=32, num_layers=1, sample_width=2, sample_height=2, sample_frames=9, patch_size=2,
+        temporal_compression_ratio=4, max_text_seq_length=16)
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4)
+    sched = make_scheduler(ScheduleSpec(zero_snr=True, prediction_type="v_prediction"), "cogvideox_ddim",
+                           timestep_spacing="trailing")
+    pipe = CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer, scheduler=sched)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.mark.slow  # builds a real (tiny) CogVideoX transformer + 3D VAE and decodes: 13 s on the busy 2-core box
+def test_cogvideox_helpers_on_a_tiny_random_pipeline():
+    pipe = _tiny_random_cogvideox()
+    shape = N.cogvideox_latent_shape(pipe, 9, 16, 16)
+    assert shape == (1, 3, 4, 2, 2)  # (9 - 1) // 4 + 1 latent frames, 16 // 8 pixels per side
+    emb = torch.randn(1, 16, 32, generator=torch.Generator().manual_seed(0))
+    kw = dict(prompt_embeds=emb, guidance_scale=1.0)
+    noise = N.correlated_noise(shape, 1.0, "progressive", generator=torch.Generator().manual_seed(0))
+    clip = N.cogvideox_video(pipe, noise, 2, 9, 16, 16, **kw)
+    assert clip.shape == (9, 3, 16, 16) and 0 <= clip.min() and clip.max() <= 1
+    lat = N.freeinit_sample(lambda z: N.cogvideox_video(pipe, z, 2, 9, 16, 16, output="latent", **kw), noise,
+                            pipe.scheduler, num_iters=2, generator=torch.Generator().manual_seed(1))
+    assert len(lat) == 2 and lat[1].shape == shape and not torch.equal(lat[0], lat[1])
+    assert torch.equal(N.cogvideox_decode(pipe, lat[0]), clip)  # decode(latent output) == video output
+    with pytest.raises(ValueError, match=r"expected initial latents of shape \(1, 3, 4, 2, 2\)"):
+        N.cogvideox_video(pipe, torch.zeros(1, 4, 3, 2, 2), 2, 9, 16, 16, **kw)
+    with pytest.raises(ValueError, match="num_frames = 4k\\+1"):
+        N.cogvideox_latent_shape(pipe, 10, 16, 16)
