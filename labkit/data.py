@@ -46,7 +46,7 @@ SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
 DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 #: Speed words and the distance travelled over the whole clip, as a fraction of the frame size.
 #: ``"normal"`` is what a caption with no speed word means.
-SPEEDS: dict[str, float] = {"slowly": 0.2, "normal": 0.4, "quickly": 0.65}
+SPEEDS: dict[str, float] = {"slowly": 0.2, "normal": 0.4, "quickly": 0.6}
 SPEED_WORDS = ("slowly", "quickly")  # the words a caption may contain
 
 ALL_COMBOS: tuple[tuple[str, str, str], ...] = tuple(itertools.product(COLORS, SHAPES, DIRECTIONS))
@@ -200,6 +200,29 @@ def _place(spec: ObjectSpec, rng: np.random.Generator, num_frames: int, size: in
                        positions.astype(np.float32), (ux * step, uy * step))
 
 
+def _render(objects, background, num_frames: int, size: int) -> np.ndarray:
+    """Composite the objects over the background: ``(F, 3, size, size)`` float32.
+
+    Each object is rasterised only inside a square window around it (the same size in every frame, at a
+    per-frame integer offset), which is ~10x less work than evaluating the whole frame.
+    """
+    pad = int(np.ceil(max((_TRIANGLE_SCALE * o.radius for o in objects), default=0))) + 2
+    canvas = np.empty((num_frames, 3, size + 2 * pad, size + 2 * pad), np.float32)
+    canvas[:] = np.asarray(background, np.float32)[None, :, None, None]
+    window = np.arange(2 * pad, dtype=np.float32)
+    for obj in objects:
+        origin = np.floor(obj.positions).astype(np.int64) - pad  # top-left pixel of the window, per frame
+        offset = origin.astype(np.float32) + 0.5 - obj.positions  # pixel centre minus shape centre at window[0]
+        dx = window[None, None, :] + offset[:, 0, None, None]  # (F, 1, S)
+        dy = window[None, :, None] + offset[:, 1, None, None]  # (F, S, 1)
+        alpha = _coverage(obj.shape, dx, dy, obj.radius)[:, None]  # (F, 1, S, S)
+        rgb = np.asarray(obj.rgb, np.float32)[:, None, None]
+        for f, (x0, y0) in enumerate(origin + pad):  # canvas coordinates are shifted by the padding
+            patch = canvas[f, :, y0:y0 + 2 * pad, x0:x0 + 2 * pad]
+            patch += alpha[f] * (rgb - patch)  # "over" compositing
+    return np.ascontiguousarray(canvas[:, :, pad:pad + size, pad:pad + size])
+
+
 def make_clip(caption: str, seed: int, num_frames: int = 17, size: int = 64) -> Clip:
     """Render the clip a caption describes; the same caption and seed always give the same clip.
 
@@ -209,22 +232,14 @@ def make_clip(caption: str, seed: int, num_frames: int = 17, size: int = 64) -> 
     specs = parse_caption(caption)
     if not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
         raise ValueError(f"expected num_frames >= 1, got {num_frames!r}")
-    if not isinstance(size, (int, np.integer)) or size < 16:
-        raise ValueError(f"expected size >= 16 pixels, got {size!r}")
+    if not isinstance(size, (int, np.integer)) or size < 32:
+        raise ValueError(f"expected size >= 32 pixels (room for a quick object's whole path), got {size!r}")
     rng = np.random.default_rng(seed)
     level = float(rng.uniform(0.0, 0.18))
     tint = rng.uniform(-0.03, 0.03, size=3)
     background = tuple(float(v) for v in np.clip(level + tint, 0, 1))
     objects = tuple(_place(s, rng, num_frames, size) for s in specs)
-    grid = np.arange(size, dtype=np.float32) + 0.5  # pixel centres
-    video = np.empty((num_frames, 3, size, size), np.float32)
-    video[:] = np.asarray(background, np.float32)[None, :, None, None]
-    for obj in objects:
-        dx = grid[None, None, :] - obj.positions[:, 0, None, None]
-        dy = grid[None, :, None] - obj.positions[:, 1, None, None]
-        alpha = _coverage(obj.shape, dx, dy, obj.radius)[:, None]  # (F, 1, H, W)
-        rgb = np.asarray(obj.rgb, np.float32)[None, :, None, None]
-        video += alpha * (rgb - video)  # "over" compositing
+    video = _render(objects, background, num_frames, size)
     truth = ClipTruth(objects, background, int(num_frames), int(size), int(seed))
     return Clip(torch.from_numpy(video), " and ".join(s.caption() for s in specs), truth)
 

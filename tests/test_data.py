@@ -94,7 +94,7 @@ def test_bad_captions_raise_with_the_vocabulary(caption, message):
 def test_bad_sizes_raise():
     with pytest.raises(ValueError, match="num_frames >= 1"):
         data.make_clip("a red circle moving left", seed=0, num_frames=0)
-    with pytest.raises(ValueError, match="size >= 16"):
+    with pytest.raises(ValueError, match="size >= 32"):
         data.make_clip("a red circle moving left", seed=0, size=8)
 
 
