@@ -172,7 +172,7 @@ def freq_mix(x: torch.Tensor, noise: torch.Tensor, low_pass: torch.Tensor, frame
     if tuple(low_pass.shape) != want:
         raise ValueError(f"expected a filter of shape (F, H, W) = {want}, got {tuple(low_pass.shape)}")
     view = [1] * x.ndim
-    for d, n in zip(dims, want):
+    for d, n in zip(dims, want, strict=True):
         view[d] = n
     lp = low_pass.reshape(view).to(x.device)
     xf = torch.fft.fftshift(torch.fft.fftn(x, dim=dims), dim=dims)
@@ -341,6 +341,8 @@ def cogvideox_video(pipe, latents: torch.Tensor, num_inference_steps: int, num_f
                          f"got {tuple(latents.shape)}")
     if output not in ("video", "latent"):
         raise ValueError(f"expected output 'video' or 'latent', got {output!r}")
+    if "prompt" in pipe_kwargs:  # tiny models have short text positions: tokenise to the transformer's length
+        pipe_kwargs.setdefault("max_sequence_length", pipe.transformer.config.max_text_seq_length)
     out = pipe(latents=latents, num_inference_steps=num_inference_steps, num_frames=num_frames, height=height,
                width=width, output_type="pt" if output == "video" else "latent", **pipe_kwargs)
     return from_pipeline_output(out.frames)[0] if output == "video" else out.frames

@@ -377,7 +377,7 @@ def shift_experiment(clips: dict, base: str, sigmas, grid=(4, 8, 8), draws: int 
         if label == base:
             continue
         shift = resolution_shift(base_shape, tuple(clip.shape[i] for i in (0, 2, 3)))
-        for sigma, target in zip(sigmas, curves[base]):
+        for sigma, target in zip(sigmas, curves[base], strict=True):
             if min(curves[label]) <= target <= max(curves[label]):
                 predicted = float(shift_sigmas(torch.tensor([sigma], dtype=torch.float64), shift))
                 rows.append({"clip": label, "shift": shift, "base sigma": sigma, "psnr dB": target,

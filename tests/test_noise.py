@@ -158,7 +158,7 @@ def test_freeinit_sample_on_tiny_random_denoiser():
     runs = [N.freeinit_sample(sample_fn, first, sched, 3, "butterworth", generator=torch.Generator().manual_seed(2),
                               frame_dim=-3) for _ in range(2)]
     assert len(runs[0]) == 3 and all(s.shape == first.shape for s in runs[0])
-    assert all(torch.equal(a, b) for a, b in zip(*runs))  # deterministic under the generators
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))  # deterministic under the generators
     assert not torch.equal(runs[0][0], runs[0][1])
     flow = N.freeinit_reinit(runs[0][0], first, FlowMatchEulerDiscreteScheduler(), torch.ones(5, 8, 8),
                              frame_dim=-3)
@@ -189,7 +189,11 @@ def test_bad_inputs_raise_clear_errors():
 def _tiny_random_cogvideox():
     """A CogVideoXPipeline with RANDOM weights at toy size (diffusers' own test sizes): it checks the code path
     the notebook's model experiments take; its videos mean nothing. No text encoder: prompt_embeds are passed."""
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+    )
 
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(

@@ -65,7 +65,7 @@ class ScheduleCurvesPlot:
         self.canvas = FigureCanvasAgg(self.fig)
         self.axes = self.fig.subplots(1, 2)
         self.ref, self.cur = [], []
-        for ax, ylabel in zip(self.axes, ("alpha-bar (signal variance kept)", "log-SNR (nats)")):
+        for ax, ylabel in zip(self.axes, ("alpha-bar (signal variance kept)", "log-SNR (nats)"), strict=True):
             self.ref.append(ax.plot([], [], color="0.7", lw=1.5, label="reference (shift 1, no zero-SNR)")[0])
             self.cur.append(ax.plot([], [], color="C0", lw=2, label="chosen")[0])
             ax.set(xlabel="t / T", ylabel=ylabel, xlim=(0, 1))
