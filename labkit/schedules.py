@@ -15,8 +15,11 @@ Vocabulary (one diffusion time axis, never the frame axis):
 
 Noise levels of the two families are compared through the SNR: shifting flow sigmas by ``s``
 (:func:`shift_sigmas`) divides the SNR by ``s**2`` (:func:`shift_snr`), which is what CogVideoX's
-``snr_shift_scale`` does with ``snr_shift_scale = s**2``. :class:`ScheduleSpec` describes a schedule and :func:`make_scheduler` builds
-the matching diffusers scheduler (and :func:`describe_scheduler` reads one back); noise correlated across
+``snr_shift_scale`` does with ``snr_shift_scale = s**2``.
+
+:class:`ScheduleSpec` describes a schedule and :func:`make_scheduler` builds the matching diffusers scheduler
+(:func:`describe_scheduler` reads one back, :func:`swap_scheduler` swaps a pipeline's sampler).
+:func:`shift_experiment` and :func:`signal_leak` are the measurements of the notebook. Noise correlated across
 frames and FreeInit live in :mod:`labkit.noise`.
 """
 
@@ -33,7 +36,8 @@ __all__ = [
     "sigmas_from_alphas_cumprod", "karras_sigmas", "shift_sigmas", "shift_snr", "alphas_cumprod_from_snr",
     "resolution_shift", "dynamic_shift", "flow_sigmas", "add_noise", "v_target", "flow_interpolate",
     "flow_velocity", "schedule_alphas_cumprod", "schedule_curves", "coarse_psnr", "matching_sigma",
-    "shift_experiment", "signal_leak", "SAMPLERS", "ScheduleSpec", "make_scheduler", "describe_scheduler", "swap_scheduler",
+    "shift_experiment", "signal_leak", "SAMPLERS", "ScheduleSpec", "make_scheduler", "describe_scheduler",
+    "swap_scheduler",
 ]
 
 #: Names :func:`beta_schedule` knows; ``"cosine"`` is an alias of diffusers' ``"squaredcos_cap_v2"``.
@@ -61,7 +65,8 @@ def _check_1d(name: str, x, lo: float, hi: float) -> torch.Tensor:
     if not x.is_floating_point():
         x = x.double()
     if torch.isnan(x).any() or x.min() < lo or x.max() > hi:
-        raise ValueError(f"expected {name} values in [{lo}, {hi}], got range [{float(x.min()):.4g}, {float(x.max()):.4g}]")
+        raise ValueError(f"expected {name} values in [{lo}, {hi}], "
+                         f"got range [{float(x.min()):.4g}, {float(x.max()):.4g}]")
     return x
 
 
