@@ -194,7 +194,7 @@ def freeinit_reinit(latents: torch.Tensor, initial_noise: torch.Tensor, schedule
         z_t = scheduler.add_noise(latents, initial_noise, torch.full((latents.shape[0],), last, dtype=torch.long))
     else:  # flow matching: sigma of the last training step is 1 -> pure noise
         z_t = initial_noise.clone()
-    fresh = torch.randn(latents.shape, generator=generator, dtype=torch.float32)
+    fresh = torch.randn(latents.shape, generator=generator, dtype=torch.float32).to(latents.device)
     return freq_mix(z_t.float(), fresh, low_pass, frame_dim=frame_dim)
 
 

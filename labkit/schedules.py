@@ -174,7 +174,7 @@ def shift_sigmas(sigmas, shift: float) -> torch.Tensor:
     """
     shift = _check_shift(shift)
     sigmas = _check_1d("sigmas", sigmas, 0.0, 1.0)
-    return shift * sigmas / (1 + (shift - 1) * sigmas)
+    return (shift * sigmas / (1 + (shift - 1) * sigmas)).clamp(0, 1)  # clamp: rounding can give 1 + 2e-16
 
 
 def shift_snr(alphas_cumprod, shift: float) -> torch.Tensor:
@@ -233,7 +233,7 @@ def _coef(ac: torch.Tensor, t, like: torch.Tensor) -> tuple[torch.Tensor, torch.
     if t.numel() not in (1, like.shape[0]):
         raise ValueError(f"expected one timestep or one per batch item ({like.shape[0]}), got {t.numel()}")
     view = (-1,) + (1,) * (like.ndim - 1)
-    a = ac.to(like.dtype)[t].reshape(view)
+    a = ac[t].to(device=like.device, dtype=like.dtype).reshape(view)
     return a.sqrt(), (1 - a).sqrt()
 
 

@@ -12,6 +12,8 @@ from diffusers import (
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labkit import schedules as S
 from labkit.data import make_clip
@@ -260,3 +262,13 @@ def test_noise_correlation_explorer_widget():
     panel.controls["alpha"].value = 2.0
     assert f"neighbouring frames {2 / math.sqrt(5):.3f}" in panel.info.value
     assert panel.view.value.startswith("<img")
+
+
+@settings(max_examples=60, deadline=None)
+@given(s1=st.floats(0.1, 10), s2=st.floats(0.1, 10))
+def test_shift_composes_and_inverts(s1, s2):
+    sigma = torch.linspace(0.0, 1.0, 33, dtype=torch.float64)
+    twice = S.shift_sigmas(S.shift_sigmas(sigma, s1), s2)
+    assert torch.allclose(twice, S.shift_sigmas(sigma, s1 * s2), atol=1e-12)  # shifts multiply
+    assert torch.allclose(S.shift_sigmas(S.shift_sigmas(sigma, s1), 1 / s1), sigma, atol=1e-12)
+    assert (S.shift_sigmas(sigma, s1).diff() >= 0).all()  # order of noise levels is kept
