@@ -8,13 +8,14 @@ things that vary in this world -- colour, shape, direction and speed -- and call
 mistakes it for FVD. The network is factorised (2+1)D (Tran et al., CVPR 2018, "A closer look at spatiotemporal
 convolutions"): per-frame 2D convolutions, each followed by a residual temporal convolution over frames::
 
-    (B, F, 3, 64, 64) -> resize to 32 x 32 -> 'b f c h w -> (b f) c h w' -> conv2d s2 -> (b f) 16 16 16
+    (B, 17, 3, 64, 64) -> every 2nd frame, RGB + temporal difference -> '(b f) c h w'    (b 9) 6 64 64
+                      -> 4x4 patch conv s4 -> 24 x 16 x 16
                       -> conv2d s2 -> 32 x 8 x 8 -> + temporal conv (k=3)          ('b c f h w' layout for it)
                       -> conv2d s2 -> 48 x 4 x 4 -> + temporal conv (k=3, dil 2)
                       -> conv2d    -> 64 x 4 x 4 -> + temporal conv (k=3, dil 4)
-                      -> mean over (F, H, W) -> Linear -> 128-d video embedding -> 4 heads
+                      -> mean and max over (F, H, W) -> Linear -> 128-d video embedding -> 4 heads
 
-``frame_features`` runs the 2D path only (no temporal mixing) and pools each frame: the per-frame embedding used by
+``frame_features`` runs the 2D path only on each frame alone (no temporal mixing) and pools it: the per-frame embedding used by
 :func:`labkit.metrics.frame_consistency` when no CLIP is available.
 """
 
@@ -48,9 +49,11 @@ HEADS: dict[str, list[str]] = {"color": list(COLORS), "shape": list(SHAPES), "di
 
 @dataclass
 class SWNetConfig:
-    widths: tuple[int, ...] = (16, 32, 48, 64)
+    widths: tuple[int, ...] = (24, 32, 48, 64)
     embed_dim: int = 128
-    size: int = 32  # input frames are resized (antialiased) to size x size: 64 -> 32 keeps CPU training short
+    size: int = 64  # input frames are resized (antialiased) to size x size
+    patch: int = 4  # the first convolution is a non-overlapping patch embedding: full detail, 1/16 of the positions
+    frame_stride: int = 2  # SW-Net looks at every 2nd frame (17 -> 9): half the cost, same first and last frame
 
     @property
     def dilations(self) -> tuple[int, ...]:  # one temporal block after every 2D stage but the first
@@ -71,42 +74,62 @@ class TemporalBlock(nn.Module):
         return x + rearrange(y, "b c f h w -> (b f) c h w")
 
 
+def temporal_difference(x: torch.Tensor) -> torch.Tensor:
+    """``(B, F, C, H, W)`` -> central frame difference ``(x[t+1] - x[t-1]) / 2`` (one-sided at the ends)."""
+    padded = torch.cat([x[:, :1], x, x[:, -1:]], dim=1)
+    return (padded[:, 2:] - padded[:, :-2]) / 2
+
+
 class SWNet(nn.Module):
-    """The (2+1)D Shapes-world classifier; ``forward`` returns ``{head: logits}`` and ``"embedding"``."""
+    """The (2+1)D Shapes-world classifier; ``forward`` returns ``{head: logits}`` and ``"embedding"``.
+
+    Each frame enters with its temporal difference as 3 extra channels (the "RGB difference" input of TSN,
+    Wang et al., ECCV 2016): a moving edge shows up as a signed pair, so direction and speed are local patterns.
+    """
 
     def __init__(self, config: SWNetConfig | None = None):
         super().__init__()
         self.config = config = config or SWNetConfig()
         w = config.widths
-        strides = [2] * (len(w) - 1) + [1]  # 64 -> 32 -> 16 -> 8, then one more stage at 8 x 8
-        ins = (3,) + w[:-1]
-        self.spatial = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(i, o, 3, stride=s, padding=1), nn.GroupNorm(8, o), nn.SiLU())
-            for i, o, s in zip(ins, w, strides))
+        first = nn.Conv2d(6, w[0], config.patch, stride=config.patch)  # 6 = RGB + RGB difference
+        stages = [nn.Conv2d(i, o, 3, stride=s, padding=1) for i, o, s in zip(w[:-1], w[1:], [2] * (len(w) - 2) + [1])]
+        self.spatial = nn.ModuleList(nn.Sequential(conv, nn.GroupNorm(8, conv.out_channels), nn.SiLU())
+                                     for conv in [first, *stages])
         self.temporal = nn.ModuleList(TemporalBlock(c, d) for c, d in zip(w[1:], config.dilations))
-        self.embed = nn.Sequential(nn.Linear(w[-1], config.embed_dim), nn.SiLU())
+        self.embed = nn.Sequential(nn.Linear(2 * w[-1], config.embed_dim), nn.SiLU())  # mean- and max-pooled
         self.heads = nn.ModuleDict({k: nn.Linear(config.embed_dim, len(v)) for k, v in HEADS.items()})
 
-    def _prepare(self, videos: torch.Tensor) -> torch.Tensor:
-        videos = as_batch(videos)
+    def _prepare(self, videos: torch.Tensor, motion: bool = True) -> torch.Tensor:
+        """``(B, F, C, H, W)`` in [0, 1] -> ``(B*F, 6, size, size)``: RGB in [-1, 1] and the temporal difference."""
+        videos = as_batch(videos)[:, ::self.config.frame_stride]
+        if videos.shape[2] == 1:
+            videos = videos.expand(-1, -1, 3, -1, -1)
         b, f = videos.shape[:2]
-        x = rearrange(videos, "b f c h w -> (b f) c h w")
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if x.shape[-2:] != (self.config.size, self.config.size):
-            x = F.interpolate(x, size=(self.config.size,) * 2, mode="bilinear", antialias=True, align_corners=False)
-        return x * 2 - 1  # [0, 1] -> [-1, 1]
+        if videos.shape[-2:] != (self.config.size,) * 2:
+            flat = F.interpolate(videos.flatten(0, 1), size=(self.config.size,) * 2, mode="bilinear",
+                                 antialias=True, align_corners=False)
+            videos = flat.unflatten(0, (b, f))
+        diff = temporal_difference(videos) * 2 if motion else torch.zeros_like(videos)
+        return rearrange(torch.cat([videos * 2 - 1, diff], dim=2), "b f c h w -> (b f) c h w")
 
     def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
         """``videos`` ``(B, F, C, H, W)`` in [0, 1] -> ``{"embedding": (B, D), head: (B, classes)}``."""
-        num_frames = videos.shape[-4]
         x = self._prepare(videos)
+        num_frames = x.shape[0] // as_batch(videos).shape[0]
         x = self.spatial[0](x)
         for conv, temporal in zip(self.spatial[1:], self.temporal):
             x = temporal(conv(x), num_frames)
-        pooled = rearrange(x, "(b f) c h w -> b c (f h w)", f=num_frames).mean(-1)
-        emb = self.embed(pooled)
+        x = rearrange(x, "(b f) c h w -> b c (f h w)", f=num_frames)
+        emb = self.embed(torch.cat([x.mean(-1), x.amax(-1)], dim=1))  # max: the object is a small part of the frame
         return {"embedding": emb, **{k: head(emb) for k, head in self.heads.items()}}
+
+    def _prepare_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Each frame of a clip ``(F, C, H, W)`` as its own still video (all frames, no stride)."""
+        stride, self.config.frame_stride = self.config.frame_stride, 1
+        try:
+            return self._prepare(frames.unsqueeze(0), motion=False)
+        finally:
+            self.config.frame_stride = stride
 
     @torch.no_grad()
     def features(self, videos: torch.Tensor) -> torch.Tensor:
@@ -115,8 +138,9 @@ class SWNet(nn.Module):
 
     @torch.no_grad()
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Per-frame features ``(F, widths[-1])`` of a clip ``(F, C, H, W)``: the 2D path only, mean-pooled."""
-        x = self._prepare(frames.unsqueeze(0))
+        """Appearance features ``(F, widths[-1])`` of a clip ``(F, C, H, W)``: each frame alone (difference channels
+        zero, as for a still frame), 2D path only, mean-pooled."""
+        x = self._prepare_frames(frames)
         for conv in self.spatial:
             x = conv(x)
         return x.mean(dim=(-2, -1))
@@ -143,7 +167,8 @@ def load_swnet(folder=None) -> SWNet:
         raise FileNotFoundError(f"no SW-Net weights at {folder / 'model.safetensors'}: train them with "
                                 "`labkit train features` (a few minutes on a CPU)")
     config = json.loads((folder / "config.json").read_text())
-    model = SWNet(SWNetConfig(tuple(config["widths"]), config["embed_dim"], config["size"]))
+    model = SWNet(SWNetConfig(tuple(config["widths"]), config["embed_dim"], config["size"], config["patch"],
+                              config["frame_stride"]))
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     return model.eval()
 
@@ -201,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..train import TrainConfig, fit, ship
 
     p = argparse.ArgumentParser(prog="labkit train features", description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=700)
+    p.add_argument("--steps", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
