@@ -23,13 +23,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .models import RANDOM_WEIGHTS_NOTE, SHIPPED, TINY_FACTORIES
 
 __all__ = ["WeightsNotFound", "PlanNotApplicable", "resolve_dtype", "resolve_device", "load_pipeline",
            "PlanStep", "PLANS", "parse_plan", "apply_plan", "Measurement", "PeakRSS", "measure", "generate",
-           "pipeline_family", "max_abs_diff"]
+           "pipeline_family", "max_abs_diff", "default_condition", "predict_for", "compare_plans",
+           "mean_flow_magnitude", "sweep_knob", "throughput"]
 
 _DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
            "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -278,11 +280,12 @@ def apply_plan(pipe, plan, device="cpu") -> dict:
 
 
 def _enable_tiling(pipe) -> None:
-    """Tiled decoding; a tiny pipeline gets tiles of 64 pixels (its videos are smaller than the default 480x720
-    tile, where tiling would silently do nothing; diffusers
-    mis-sizes the output below 64-pixel tiles)."""
+    """Tiled decoding. A tiny pipeline gets 32-pixel tiles overlapping by half: its videos are smaller than the
+    default 240x360 tile (tiling would silently do nothing), and diffusers' tiled decode only returns the right
+    size when the tile stride divides the latent size (with 1/6 overlap it returns 140x136 for 128x128)."""
     if getattr(pipe, "labkit_note", "") == RANDOM_WEIGHTS_NOTE:
-        pipe.vae.enable_tiling(tile_sample_min_height=64, tile_sample_min_width=64)
+        pipe.vae.enable_tiling(tile_sample_min_height=32, tile_sample_min_width=32,
+                               tile_overlap_factor_height=0.5, tile_overlap_factor_width=0.5)
     else:
         pipe.vae.enable_tiling()
 
@@ -411,3 +414,112 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     if a.shape != b.shape:
         raise ValueError(f"expected videos of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     return float((a.float() - b.float()).abs().max())
+
+
+# ---------------------------------------------------------------- lesson helpers (notebook 05)
+def default_condition(pipe, prompt: str = "a red circle moving right", height: int = 64, width: int = 64,
+                      seed: int = 0):
+    """A prompt for CogVideoX, or for SVD the first frame of a Shapes-world clip of that prompt (a PIL image)."""
+    if pipeline_family(pipe) == "cogvideox":
+        return prompt
+    from .data import make_clip
+    from .video import to_pil
+
+    video, _, _ = make_clip(prompt, seed=seed, num_frames=1, size=max(32, min(height, width)))
+    return to_pil(video)[0].resize((width, height))
+
+
+def predict_for(pipe, plan, num_frames: int, height: int, width: int, device="cpu") -> dict:
+    """The planner's prediction (:func:`labkit.budgets.predict_peak_memory`) for a live pipeline and plan.
+
+    On the CPU the weights are resident before the measurement starts, so they are left out, matching
+    :func:`measure` (peak RSS increase); on a GPU they are included, matching CUDA peak allocated.
+    """
+    from .budgets import architecture_of_pipeline, predict_peak_memory
+
+    names, arch = parse_plan(plan), architecture_of_pipeline(pipe)
+    if "vae_tiling" in names and getattr(pipe, "labkit_note", "") == RANDOM_WEIGHTS_NOTE:
+        arch.configs["vae"].update(tile_sample_min_height=32, tile_sample_min_width=32)
+    dtype = next((n for n in names if n in ("fp16", "bf16")), None) or _name_of(pipe.dtype)
+    return predict_peak_memory(arch, num_frames, height, width, plan, dtype,
+                               decode_chunk=2 if "decode_chunk" in names else None,
+                               include_weights=resolve_device(device).type == "cuda")
+
+
+def _name_of(dtype) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
+def compare_plans(spec: str, plans, device="cpu", dtype="fp32", num_frames: int = 9, height: int = 64,
+                  width: int = 64, steps: int = 4, seed: int = 0, warmup: bool = True) -> tuple[list, dict]:
+    """Measure every plan on a fresh pipeline from ``spec``; returns (table rows, ``{plan: Measurement}``).
+
+    Each row: wall and mean step time (s), measured and predicted peak (MiB), their ratio, and the largest
+    difference to the ``"none"`` video (run first). ``warmup`` runs one throw-away step first so one-time
+    allocations (thread pools, kernel caches) are not charged to the first plan.
+    """
+    from tqdm.auto import tqdm
+
+    plans = ["none"] + [p for p in plans if p != "none"]
+    if warmup:
+        pipe = load_pipeline(spec, device, dtype)
+        generate(pipe, default_condition(pipe, height=height, width=width), num_frames, height, width, 1, seed)
+    rows, results = [], {}
+    for plan in tqdm(plans, desc="plans", leave=False):
+        pipe = load_pipeline(spec, device, dtype)
+        cond = default_condition(pipe, height=height, width=width)
+        m = measure(pipe, cond, plan, device, num_frames, height, width, steps, seed)
+        results[plan] = m
+        if m.skipped:
+            rows.append({"plan": plan, "skipped": m.skipped})
+            continue
+        pred = predict_for(pipe, plan, num_frames, height, width, device)["peak"]
+        rows.append({"plan": plan, "wall (s)": round(m.wall_s, 2), "step (s)": round(m.mean_step_s, 3),
+                     "peak (MiB)": round(m.peak_bytes / 2**20, 1), "predicted (MiB)": round(pred / 2**20, 1),
+                     "predicted/measured": round(pred / max(m.peak_bytes, 1), 2),
+                     "max |diff| vs none": max_abs_diff(results["none"].video, m.video)})
+    return rows, results
+
+
+def mean_flow_magnitude(video: torch.Tensor) -> float:
+    """Mean optical-flow magnitude (pixels per frame) of a clip ``(F, C, H, W)`` in ``[0, 1]``: OpenCV's
+    Farneback dense flow between consecutive grey frames, averaged over pixels and frame pairs."""
+    import cv2
+
+    from .video import check_video, to_uint8
+
+    video = check_video(video, allow_batch=False)
+    if video.shape[0] < 2:
+        raise ValueError(f"expected at least 2 frames to measure motion, got {video.shape[0]}")
+    frames = to_uint8(video)
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.shape[-1] == 3 else f[..., 0] for f in frames]
+    mags = [np.linalg.norm(cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, 9, 3, 5, 1.1, 0), axis=-1).mean()
+            for a, b in zip(grey[:-1], grey[1:])]
+    return float(np.mean(mags))
+
+
+def sweep_knob(pipe, image, knob: str, values, num_frames: int, height: int, width: int, steps: int,
+               seed: int = 0, **fixed) -> list[dict]:
+    """Generate once per value of an SVD micro-condition (``motion_bucket_id``, ``fps``, ``noise_aug_strength``,
+    ``min_guidance_scale``...) with the same seed, measuring the motion of each video."""
+    from tqdm.auto import tqdm
+
+    allowed = ("motion_bucket_id", "fps", "noise_aug_strength", "min_guidance_scale", "max_guidance_scale")
+    if pipeline_family(pipe) != "svd" or knob not in allowed:
+        raise ValueError(f"expected an SVD pipeline and a knob in {allowed}, got {pipeline_family(pipe)} / {knob!r}")
+    rows = []
+    for value in tqdm(list(values), desc=knob, leave=False):
+        video = generate(pipe, image, num_frames, height, width, steps, seed, **{knob: value, **fixed})[0]
+        rows.append({knob: value, "motion (px/frame)": round(mean_flow_magnitude(video), 4), "video": video})
+    return rows
+
+
+def throughput(pipe, condition, batch_sizes, num_frames: int, height: int, width: int, steps: int) -> list[dict]:
+    """Videos per second for each batch size (``num_videos_per_prompt``), measured in this run."""
+    rows = []
+    for b in batch_sizes:
+        t0 = time.perf_counter()
+        video = generate(pipe, condition, num_frames, height, width, steps, num_videos_per_prompt=b)
+        seconds = time.perf_counter() - t0
+        rows.append({"batch": b, "seconds": round(seconds, 2), "videos/s": round(video.shape[0] / seconds, 3)})
+    return rows

@@ -99,10 +99,10 @@ def tiny_cogvideox_components(seed: int = 0, width: int = 32, layers: int = 2, v
             "vae": vae.eval(), "scheduler": scheduler}
 
 
-def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 64), vae_channels=(32, 64)) -> dict:
+def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32), vae_channels=(32, 32)) -> dict:
     """Components of a tiny ``StableVideoDiffusionPipeline`` (random weights, seeded per component).
 
-    Sizes follow diffusers' own SVD test; dependent sizes are derived: the UNet's ``cross_attention_dim`` is the
+    Sizes follow diffusers' own SVD test (32 channels: the smallest its GroupNorm(32) allows); dependent sizes are derived: the UNet's ``cross_attention_dim`` is the
     CLIP projection width, and ``projection_class_embeddings_input_dim = 3 * addition_time_embed_dim`` because
     SVD embeds three micro-conditions (fps, motion_bucket_id, noise_aug_strength).
     """
