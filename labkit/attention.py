@@ -40,7 +40,7 @@ from einops import rearrange
 __all__ = ["VARIANTS", "PATTERNS", "spatial_attention", "temporal_attention", "joint_attention", "attend",
            "token_mask", "reference_attention", "SpaceTimeAttention", "FactorisedBlock", "AttentionCost",
            "attention_cost", "cost_table", "PRODUCTION_PRESETS", "measured_flops", "Measurement",
-           "measure_attention"]
+           "measure_attention", "cost_curves"]
 
 VARIANTS = ("spatial", "temporal", "joint")
 #: ``variant -> (pattern in, pattern out)``; ``n`` = heads, ``d`` = head dim.
@@ -339,3 +339,25 @@ def measure_attention(variant: str, num_frames: int, height: int, width: int, he
         call()
         times.append(time.perf_counter() - t0)
     return Measurement(variant, sorted(times)[len(times) // 2], _peak_bytes(call), model)
+
+
+def cost_curves(grids: list[tuple[int, int, int]], heads: int = 2, head_dim: int = 32,
+                variants=("spatial", "temporal", "factorised", "joint"), repeats: int = 3,
+                threads: int | None = 1) -> list[dict]:
+    """Measure every variant on every ``(F, H, W)`` grid: rows ``{variant, F, H, W, tokens, flops, seconds,
+    peak_bytes, modelled_seconds}``. ``modelled_seconds`` = model FLOPs / the throughput (FLOP/s) measured on
+    the largest joint run, so modelled and measured curves can share one plot."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for variant in tqdm(variants, desc="measure attention", leave=False):
+        for f, h, w in grids:
+            m = measure_attention(variant, f, h, w, heads, head_dim, repeats=repeats, threads=threads)
+            rows.append({"variant": variant, "F": f, "H": h, "W": w, "tokens": f * h * w, "flops": m.model.flops,
+                         "seconds": m.seconds, "peak_bytes": m.peak_bytes})
+    ref = "joint" if "joint" in variants else variants[-1]
+    joint = max((r for r in rows if r["variant"] == ref), key=lambda r: r["flops"])
+    throughput = joint["flops"] / joint["seconds"]
+    for r in rows:
+        r["modelled_seconds"] = r["flops"] / throughput
+    return rows

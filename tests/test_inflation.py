@@ -1,0 +1,133 @@
+"""Tests for labkit.inflation: tokenizer, zero-init identity, frozen spatial weights, causal temporal attention,
+sampling and the consistency measures. Models are tiny and randomly initialised (the shipped ones are not needed)."""
+
+import pytest
+import torch
+
+from labkit import inflation as I
+
+
+@pytest.fixture(scope="module")
+def image():
+    return I.ImageDenoiser(I.new_image_unet(0), I.CaptionEncoder()).eval()
+
+
+def _perturbed_adapter(seed=3):
+    adapter = I.new_motion_adapter(seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in adapter.named_parameters():
+            if "proj_out" in name:
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+    return adapter
+
+
+def _video(image, adapter):
+    return I.VideoDenoiser(I.inflate(image.unet, adapter), image.text).eval()
+
+
+def _inputs(batch=1, frames=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames, 3, I.SIZE, I.SIZE, generator=g)
+    return x, torch.tensor([500] * batch), I.tokenize(["a red circle moving left"] * batch)
+
+
+def test_tokenize():
+    ids = I.tokenize(["a red circle moving left", "a blue square moving up"])
+    assert ids.shape == (2, I.MAX_WORDS)
+    assert [I.WORDS[i] for i in ids[0, :5]] == "a red circle moving left".split()
+    assert (ids[:, 5:] == 0).all()
+    with pytest.raises(ValueError, match="one-object Shapes-world caption"):
+        I.tokenize(["a purple circle moving left"])
+
+
+def test_zero_initialised_motion_modules_leave_the_image_model_unchanged(image):
+    x, t, ids = _inputs(batch=2, frames=3)
+    with torch.no_grad():
+        per_frame = torch.stack([image(x[:, f], t, ids) for f in range(x.shape[1])], dim=1)
+        fresh = _video(image, I.new_motion_adapter())(x, t, ids)
+        perturbed = _video(image, _perturbed_adapter())(x, t, ids)
+    torch.testing.assert_close(fresh, per_frame, atol=1e-5, rtol=0)
+    assert (perturbed - per_frame).abs().max() > 1e-3  # a non-zero motion module does change it
+
+
+def test_only_motion_modules_train(image):
+    video = I.VideoDenoiser(I.inflate(image.unet, I.new_motion_adapter()), image.text.requires_grad_(False))
+    trainable = {n for n, p in video.named_parameters() if p.requires_grad}
+    assert trainable and all("motion_modules" in n for n in trainable)
+    before = {n: p.detach().clone() for n, p in video.named_parameters()}
+    opt = torch.optim.SGD([p for p in video.parameters() if p.requires_grad], lr=1.0)
+    x, t, ids = _inputs(frames=2)
+    I.v_loss(video, x.clamp(-1, 1), ids, torch.Generator().manual_seed(0)).backward()
+    opt.step()
+    changed = {n for n, p in video.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and changed <= trainable
+
+
+def test_causal_temporal_attention_blocks_the_future(image):
+    video = _video(image, _perturbed_adapter())
+    name = next(n for n, _ in video.unet.named_modules() if "motion_modules" in n and n.endswith("attn1"))
+    attn = dict(video.unet.named_modules())[name]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 6, attn.to_q.in_features, generator=g)  # ((B*H*W), F, C): the motion module's layout
+    x2 = x.clone()
+    x2[:, 4:] = torch.randn(7, 2, x.shape[-1], generator=g)
+    with torch.no_grad():
+        I.set_temporal_attention(video.unet, causal=True)
+        assert isinstance(attn.processor, I.CausalTemporalAttnProcessor)
+        a, b = attn(x), attn(x2)
+        I.set_temporal_attention(video.unet, causal=False)
+        c, d = attn(x), attn(x2)
+    assert torch.equal(a[:, :4], b[:, :4])  # causal: earlier frames do not see the change
+    assert (c[:, :4] - d[:, :4]).abs().max() > 1e-3  # bidirectional (diffusers' processor): they do
+    # the last frame sees every frame in both modes: the causal processor matches diffusers' there
+    torch.testing.assert_close(a[:, -1], c[:, -1], atol=1e-5, rtol=0)
+    assert (a[:, 0] - c[:, 0]).abs().max() > 1e-4
+
+
+def test_fresh_inflated_model_samples_the_same_frames(image):
+    caption = "a green square moving right"
+    frames = I.sample_frames(image, caption, num_frames=3, seed=1, steps=3)
+    clip = I.sample_clip(_video(image, I.new_motion_adapter()), caption, num_frames=3, seed=1, steps=3)
+    assert frames.shape == (3, 3, I.SIZE, I.SIZE) and 0 <= frames.min() and frames.max() <= 1
+    torch.testing.assert_close(clip, frames, atol=1e-4, rtol=0)
+
+
+def test_streaming_needs_causal_and_returns_frames(image):
+    video = _video(image, _perturbed_adapter())
+    with pytest.raises(ValueError, match="causal"):
+        I.sample_streaming(video, "a red circle moving left", num_frames=3, steps=2)
+    I.set_temporal_attention(video.unet, True)
+    out = I.sample_streaming(video, "a red circle moving left", num_frames=3, steps=2, window=2)
+    assert out.shape == (3, 3, I.SIZE, I.SIZE)
+    again = I.sample_streaming(video, "a red circle moving left", num_frames=3, steps=2, window=2)
+    assert torch.equal(out, again)  # deterministic for a seed
+
+
+def test_clip_measures_tell_a_coherent_clip_from_a_shuffled_one():
+    clip = I.render_clip("a yellow square moving right", seed=5, num_frames=8)
+    assert clip.shape == (8, 3, I.SIZE, I.SIZE)
+    coherent = I.clip_measures(clip)
+    assert coherent["position_jitter"] < 0.3 and coherent["colour_drift"] < 0.05 and coherent["area_change"] < 0.1
+    shuffled = I.clip_measures(clip[torch.tensor([0, 5, 2, 7, 1, 6, 3, 4])])
+    assert shuffled["position_jitter"] > 3 * max(coherent["position_jitter"], 0.1)
+    assert shuffled["warping_error"] > coherent["warping_error"]
+    err = I.per_frame_error(clip, "a yellow square moving right")
+    assert err["colour_error"].shape == (8,) and (err["colour_error"] < 0.1).all()
+    torch.testing.assert_close(err["relative_area"], torch.ones(8), atol=0.1, rtol=0)
+
+
+def test_trainer_writes_safetensors(tmp_path):
+    out = tmp_path / "image"
+    assert I.train_image_unet_main(["--steps", "2", "--batch", "2", "--out", str(out), "--threads", "1"]) == 0
+    assert (out / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    assert (out / "text_encoder" / "diffusion_pytorch_model.safetensors").exists()
+    assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))
+    model = I.load_image_model(out)
+    x, t, ids = _inputs()
+    assert torch.isfinite(model(x[:, 0], t, ids)).all()
+    adapter_out = tmp_path / "adapter"
+    argv = ["--steps", "1", "--batch", "1", "--image", str(out), "--out", str(adapter_out), "--threads", "1"]
+    assert I.train_motion_adapter_main(argv) == 0
+    video = I.load_video_model(adapter_out, out)
+    assert video(x[:, :3], t, ids).shape == (1, 3, 3, I.SIZE, I.SIZE)
