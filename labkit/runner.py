@@ -173,8 +173,24 @@ def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: i
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return NotebookResult(notebook.stem, status, time.perf_counter() - t0, mem.peak, output, artifacts,
+    seconds = time.perf_counter() - t0
+    _export_html(output)
+    return NotebookResult(notebook.stem, status, seconds, mem.peak, output, artifacts,
                           parameters, read_records(records_file), error)
+
+
+def _export_html(executed: Path) -> None:
+    """Save an HTML rendering beside the executed notebook (what the report links to); best effort."""
+    if not executed.exists():
+        return
+    try:
+        import nbformat
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+        executed.with_suffix(".html").write_text(body, encoding="utf-8")
+    except Exception as err:  # noqa: BLE001 - the .ipynb is still there; the report links to it instead
+        print(f"  (no HTML rendering of {executed.name}: {err})")
 
 
 def run_course(names=None, parameters: dict | None = None, smoke: bool = False, out_dir=None,
@@ -247,7 +263,8 @@ def _html(results: list[NotebookResult], out_dir: Path) -> str:
              "<h1>Video Diffusion Lab — course report</h1><table><tr><th>notebook</th><th>status</th>"
              "<th>time (s)</th><th>peak memory (MiB)</th></tr>"]
     for r in results:
-        parts.append(f"<tr><td><a href='{esc(str(_rel(r.output, out_dir)))}'>{esc(r.name)}</a></td>"
+        page = r.output.with_suffix(".html") if r.output.with_suffix(".html").exists() else r.output
+        parts.append(f"<tr><td><a href='{esc(_rel(page, out_dir))}'>{esc(r.name)}</a></td>"
                      f"<td class='{r.status}'>{r.status}</td><td>{r.seconds:.1f}</td><td>{r.peak_rss_mb:.0f}</td></tr>")
     parts.append("</table>")
     for r in results:

@@ -72,6 +72,7 @@ def test_report_lists_status_times_numbers_and_videos(results):
     assert "| steps seen | 7 | smoke |" in md
     html = (out / "report.html").read_text()
     assert "<video src='00_good/clip.mp4'" in html and "boom at step 7" in html
+    assert "href='00_good.html'" in html and (out / "00_good.html").read_text().count("done 7 True") >= 1
     summary = runner.format_summary(results[1])
     assert "00_good" in summary and "1/2 notebooks ok" in summary
 
