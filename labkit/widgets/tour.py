@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..data import COLORS, DIRECTIONS, SHAPES, compose_caption, make_clip
 from ..video import video_html
+from . import control_panel
 
 __all__ = ["caption_clip_html", "caption_composer"]
 
@@ -35,15 +36,8 @@ def caption_composer(seed: int = 0, num_frames: int = 17, size: int = 64):
         "speed": w.Dropdown(options=["slowly", "normal", "quickly"], value="normal", description="speed"),
         "seed": w.IntSlider(value=seed, min=0, max=99, description="seed"),
     }
-    view = w.HTML()
 
-    def update(_change=None) -> None:
-        values = {name: c.value for name, c in controls.items()}
-        _, view.value = caption_clip_html(**values, num_frames=num_frames, size=size)
+    def render(values: dict) -> str:
+        return caption_clip_html(**values, num_frames=num_frames, size=size)[1]
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    panel = w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), view])
-    panel.controls, panel.view = controls, view
-    return panel
+    return control_panel(controls, render, rows=[["color", "shape", "direction"], ["speed", "seed"]])
