@@ -2,8 +2,8 @@
 
 Taught in ``03_noise_schedules``. The pure functions :func:`labkit.schedules.schedule_curves` and
 :func:`labkit.noise.correlation_demo` compute; this module only draws with matplotlib (one figure kept per panel,
-lines updated in place) and shows the PNG in an ``ipywidgets.HTML``, so tests drive it headlessly
-(``panel.controls["shift"].value = 3.0``) and read ``panel.view.value``. ``panel.timings_ms`` keeps how long
+lines updated in place) and :func:`labkit.widgets.control_panel` shows the PNG in an ``ipywidgets.HTML``, so
+tests drive it headlessly (``panel.controls["shift"].value = 3.0``) and read ``panel.view.value``. ``panel.timings_ms`` keeps how long
 each update took (compute, draw) for ``benchmarks/schedule_explorer.py``.
 """
 
@@ -104,32 +104,30 @@ class ScheduleCurvesPlot:
 def schedule_explorer(name: str = "scaled_linear", num_train_timesteps: int = 1000):
     """Schedule dropdown, shift slider and zero-SNR toggle -> alpha-bar and log-SNR curves update.
 
-    Returns an ``ipywidgets.VBox`` with ``.controls``, ``.view`` (the ``HTML`` with the plot), ``.info`` (an
-    ``HTML`` line with the terminal SNR) and ``.timings_ms`` (one ``(compute, draw)`` pair per update).
+    Built on :func:`labkit.widgets.control_panel`: returns its ``VBox`` (``.controls``, ``.view`` = the ``HTML``
+    with a line on the terminal SNR and the plot), plus ``.timings_ms`` (one ``(compute, draw)`` pair per update)
+    and ``.plot`` (the :class:`ScheduleCurvesPlot`).
     """
     import ipywidgets as w
 
+    from . import control_panel
+
     plot = ScheduleCurvesPlot(num_train_timesteps)
+    timings: list[tuple[float, float]] = []
     controls = {
         "name": w.Dropdown(options=list(CURVE_SCHEDULES), value=name, description="schedule"),
         "shift": w.FloatLogSlider(value=1.0, base=2, min=-2, max=3, step=0.25, description="shift"),
         "zero_snr": w.Checkbox(value=False, description="zero terminal SNR"),
     }
-    view, info = w.HTML(), w.HTML()
-    timings: list[tuple[float, float]] = []
 
-    def update(_change=None) -> None:
-        out = plot.update(controls["name"].value, controls["shift"].value, controls["zero_snr"].value)
-        view.value = out["html"]
-        info.value = (f"terminal SNR = {out['terminal_snr']:.3g} (0 means the last step is pure noise); "
-                      f"update {out['compute_ms'] + out['draw_ms']:.1f} ms")
+    def render(values: dict) -> str:
+        out = plot.update(values["name"], values["shift"], values["zero_snr"])
         timings.append((out["compute_ms"], out["draw_ms"]))
+        return (f"<div>terminal SNR = {out['terminal_snr']:.3g} (0 means the last step is pure noise); "
+                f"update {out['compute_ms'] + out['draw_ms']:.1f} ms</div>{out['html']}")
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    panel = w.VBox([w.HBox(list(controls.values())), info, view])
-    panel.controls, panel.view, panel.info, panel.timings_ms, panel.plot = controls, view, info, timings, plot
+    panel = control_panel(controls, render)
+    panel.timings_ms, panel.plot = timings, plot
     return panel
 
 
@@ -160,31 +158,26 @@ def _correlation_figure(demo: dict, alpha: float, kind: str):
 def noise_correlation_explorer(alpha: float = 1.0, kind: str = "mixed", num_frames: int = 8, size: int = 32,
                                draws: int = 8):
     """Alpha slider and kind dropdown -> a noise clip's frames and its frame-correlation matrix (theory and
-    measured). Returns an ``ipywidgets.VBox`` with ``.controls``, ``.view`` and ``.info`` (largest gap between
-    measured and theory, in standard errors)."""
+    measured), with the largest gap between them in standard errors. Built on
+    :func:`labkit.widgets.control_panel` (``.controls``, ``.view``)."""
     import ipywidgets as w
 
     from ..noise import covariance_standard_error
+    from . import control_panel
 
     controls = {
         "alpha": w.FloatSlider(value=alpha, min=0.0, max=4.0, step=0.1, description="alpha"),
         "kind": w.Dropdown(options=list(NOISE_KINDS), value=kind, description="kind"),
     }
-    view, info = w.HTML(), w.HTML()
 
-    def update(_change=None) -> None:
-        a, k = controls["alpha"].value, controls["kind"].value
+    def render(values: dict) -> str:
+        a, k = values["alpha"], values["kind"]
         demo = correlation_demo(a, k, num_frames, size, draws)
-        view.value = figure_png_html(_correlation_figure(demo, a, k))
         se = covariance_standard_error(demo["theory"], int(demo["num_samples"]))
         gap = ((demo["measured"] - demo["theory"]) / se).abs().max()
         lag1 = demo["theory"][0, 1] if num_frames > 1 else 1.0
-        info.value = (f"theory: correlation of neighbouring frames {float(lag1):.3f}; measured within "
-                      f"{float(gap):.1f} standard errors of theory ({int(demo['num_samples'])} samples per frame)")
+        return (f"<div>theory: correlation of neighbouring frames {float(lag1):.3f}; measured within "
+                f"{float(gap):.1f} standard errors of theory ({int(demo['num_samples'])} samples per frame)</div>"
+                + figure_png_html(_correlation_figure(demo, a, k)))
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    panel = w.VBox([w.HBox(list(controls.values())), info, view])
-    panel.controls, panel.view, panel.info = controls, view, info
-    return panel
+    return control_panel(controls, render)
