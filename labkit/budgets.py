@@ -254,9 +254,12 @@ def attention_flops(arch: Architecture, num_frames: int, height: int, width: int
 TRANSFORMER_LIVE = 10
 #: Live tensors of the largest UNet feature map at its peak (input, norm, conv output, the concatenated skip).
 UNET_LIVE = 4
-#: Live tensors of the largest VAE decoder feature map (input kept for the residual, norm, activation, conv,
-#: plus the padded copy a causal/temporal conv makes).
-VAE_LIVE = 5
+#: Live tensors of the largest VAE decoder feature map, per family. SVD's temporal decoder: the input kept for
+#: the residual, norm, activation, conv output and the (b f) c h w -> b c f h w copy of its temporal conv (5).
+#: CogVideoX's decoder also computes a spatially-modulated norm (conv_y(z) and conv_b(z) maps, their product
+#: and sum) and a causally padded copy before each conv; counting those gives ~11, which matches the peak
+#: measured on the tiny CPU pipelines at 64x64 and 128x128 (ratio 2.1-2.2 to the 5-map model).
+VAE_LIVE = {"svd": 5, "cogvideox": 11}
 
 
 def _plan_flags(plan) -> dict:
@@ -286,14 +289,15 @@ def _decode_activations(arch, num_frames, height, width, flags, nbytes, decode_c
     vae = arch.configs["vae"]
     channels = vae["block_out_channels"]
     top = channels[1] if len(channels) > 1 else channels[0]  # the last upsample brings these to full size
-    if flags["tiling"]:  # decoded tile by tile (diffusers' default tile sizes); the tile is the working set
-        height, width = min(height, vae.get("tile_sample_min_height", 256) or 256), \
-            min(width, vae.get("tile_sample_min_width", 256) or 256)
+    if flags["tiling"] and arch.family == "cogvideox":  # SVD's temporal decoder cannot tile
+        # decoded tile by tile: diffusers' default tile is half the model's sample size (240x360 for 480x720)
+        height = min(height, vae.get("tile_sample_min_height") or vae.get("sample_height", 480) // 2)
+        width = min(width, vae.get("tile_sample_min_width") or vae.get("sample_width", 720) // 2)
     if arch.family == "cogvideox":  # diffusers decodes 2 latent frames (8 video frames) per batch, +1 the first
         frames = min(num_frames, 9)
     else:
         frames = min(num_frames, decode_chunk or num_frames)
-    return VAE_LIVE * frames * top * height * width * nbytes
+    return VAE_LIVE[arch.family] * frames * top * height * width * nbytes
 
 
 def predict_peak_memory(arch: Architecture | str, num_frames: int, height: int, width: int, plan="none",
@@ -304,8 +308,8 @@ def predict_peak_memory(arch: Architecture | str, num_frames: int, height: int, 
     ``plan``: ``"none"`` or names joined by ``+`` (``"model_cpu_offload+vae_tiling"``). Returns the parts and
     ``peak = weights + max(denoiser step, VAE decode) + output``:
 
-    - weights: all components (none), the largest component (model offload) or the largest leaf module
-      (sequential offload);
+    - weights: all components (none) or the largest leaf module (sequential offload); with model offload each
+      phase holds only its own model: ``max(encoder, denoiser + step, VAE + decode)``;
     - denoiser step: ``TRANSFORMER_LIVE`` / ``UNET_LIVE`` live feature maps (+ the UNet skip stack), plus the
       attention score matrix only with ``eager_attention`` (SDPA/FlashAttention kernels never store it);
     - VAE decode: ``VAE_LIVE`` maps of the top decoder level for the frames decoded at once (``decode_chunk``
@@ -328,9 +332,16 @@ def predict_peak_memory(arch: Architecture | str, num_frames: int, height: int, 
     per_video = 1 if flags["slicing"] else batch
     decode = per_video * _decode_activations(arch, num_frames, height, width, flags, nbytes, decode_chunk)
     output = batch * num_frames * 3 * height * width * 4
-    weights = weights if include_weights else 0
-    return {"weights": weights, "denoise": denoise, "decode": decode, "output": output,
-            "peak": weights + max(denoise, decode) + output}
+    if not include_weights:
+        weights, peak = 0, max(denoise, decode)
+    elif flags["model_offload"]:  # one model on the device at a time: each phase with its own weights
+        den_name = "unet" if "unet" in arch.params else "transformer"
+        encoders = [v for k, v in arch.params.items() if k not in (den_name, "vae")]
+        peak = max(max(encoders, default=0) * nbytes, arch.params[den_name] * nbytes + denoise,
+                   arch.params["vae"] * nbytes + decode)
+    else:
+        peak = weights + max(denoise, decode)
+    return {"weights": weights, "denoise": denoise, "decode": decode, "output": output, "peak": peak + output}
 
 
 def budget_table(names=tuple(PRODUCTION), dtype="bf16") -> list[dict]:
@@ -349,15 +360,23 @@ def budget_table(names=tuple(PRODUCTION), dtype="bf16") -> list[dict]:
     return rows
 
 
-def fits_table(names=tuple(PRODUCTION), plans=("none", "model_cpu_offload", "model_cpu_offload+vae_tiling",
-                                                "sequential_cpu_offload+vae_tiling"),
-               gpus_gib=(24, 40, 80), dtype="bf16") -> list[dict]:
-    """Predicted peak (GiB) per model and plan, and the smallest of ``gpus_gib`` it fits on (planner estimate)."""
+#: The plans :func:`fits_table` compares, per family (SVD decodes in frame chunks; CogVideoX tiles).
+FIT_PLANS = {"svd": ("none", "model_cpu_offload", "model_cpu_offload+decode_chunk",
+                     "sequential_cpu_offload+decode_chunk"),
+             "cogvideox": ("none", "model_cpu_offload", "model_cpu_offload+vae_tiling",
+                           "sequential_cpu_offload+vae_tiling")}
+
+
+def fits_table(names=tuple(PRODUCTION), gpus_gib=(24, 40, 80), dtype="bf16") -> list[dict]:
+    """Predicted peak (GiB) per model and plan, and the smallest of ``gpus_gib`` it fits on (planner estimate).
+    ``decode_chunk`` decodes 2 frames at a time, as in :mod:`labkit.inference`."""
     rows = []
     for name in names:
         spec = get_spec(name)
-        for plan in plans:
-            peak = predict_peak_memory(name, spec.num_frames, spec.height, spec.width, plan, dtype)["peak"] / GIB
+        for plan in FIT_PLANS[spec.family]:
+            chunk = 2 if "decode_chunk" in plan else None
+            peak = predict_peak_memory(name, spec.num_frames, spec.height, spec.width, plan, dtype,
+                                       decode_chunk=chunk)["peak"] / GIB
             fits = next((f"{g} GB" for g in gpus_gib if peak <= g * 1e9 / GIB), f"> {max(gpus_gib)} GB")
             rows.append({"model": name, "plan": plan, "predicted peak (GiB)": round(peak, 1), "fits on": fits})
     return rows

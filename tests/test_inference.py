@@ -98,3 +98,25 @@ def test_peak_rss_sees_an_allocation():
         time.sleep(0.05)
         del x
     assert 48 * 2**20 < rss.peak - rss.baseline < 160 * 2**20
+
+
+def test_plan_panel_runs_a_plan_and_explains_a_skip():
+    from labkit.widgets.inference import plan_panel
+
+    panel = plan_panel(num_frames=9, height=32, width=32, steps=2)
+    dropdown = panel.children[0].children[0]
+    dropdown.value = "model_cpu_offload"
+    panel.run()
+    assert "skipped" in panel.children[1].value and "CUDA" in panel.children[1].value
+    dropdown.value = "none"
+    panel.run()
+    assert "s/step" in panel.children[1].value and "planner" in panel.children[1].value
+
+
+@pytest.mark.slow  # ~1-2 minutes on a busy 2-core machine: three tiny generations at 64x64
+def test_planner_within_25_percent_of_measured_cpu_peak_for_cogvideox_plans():
+    torch.set_num_threads(2)
+    rows, _ = inference.compare_plans("random:tiny-cogvideox", ["none", "vae_slicing"], num_frames=9, height=64,
+                                      width=64, steps=2)
+    for row in rows:
+        assert 0.75 <= row["predicted/measured"] <= 1.25, row
