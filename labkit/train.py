@@ -35,7 +35,7 @@ __all__ = ["TrainConfig", "TrainResult", "seed_everything", "cosine_lr", "EMA", 
 
 #: ``labkit train KIND ...`` -> ``"module:function"``; each function takes ``argv: list[str]``.
 TRAINERS: dict[str, str] = {
-    "vae": "labkit.compression_train:main",          # notebook 01: --kind 2d|3d
+    "vae": "labkit.vae_train:main",                  # notebook 01: --kind 2d|3d
     "features": "labkit.metrics.swnet:main",          # notebook 07: the Shapes-world video feature network
     "image-unet": "labkit.inflation:train_image_unet_main",      # notebook 02
     "motion-adapter": "labkit.inflation:train_motion_adapter_main",  # notebook 02

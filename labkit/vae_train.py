@@ -1,0 +1,172 @@
+"""``labkit train vae --kind 2d|3d``: train the tiny Shapes-world VAEs of ``01_latent_compression``.
+
+Both VAEs see the same clips (17x64x64, ``ShapesWorld("train", two_objects=0.5)``, seeds disjoint from the
+held-out test clips) and the same loss, ``L1 + MSE + kl_weight * KL`` in the VAE's ``[-1, 1]`` space:
+
+- ``--kind 3d``: ``AutoencoderKLCogVideoX``, 16 latent channels -> latent ``(5, 16, 8, 8)`` per clip;
+- ``--kind 2d``: ``AutoencoderKL`` per frame, 5 latent channels -> latent ``(17, 5, 8, 8)`` per clip,
+  the nearest whole channel count to the 3D VAE's compression ratio (38.4 vs 40.8 on 17x64x64 clips).
+
+After training the latent scale is measured (``scaling_factor = 1 / std`` of training latents, as for SD) and
+written into the config, so ``labkit.vae.encode`` returns roughly unit-variance latents for diffusion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .train import TrainConfig, fit, seed_everything, ship
+
+__all__ = ["DEFAULTS", "build_vae", "clip_batches", "vae_loss", "train_vae", "measure_scaling_factor", "main"]
+
+#: Per kind: latent channels, steps, batch size (clips), learning rate, and the last ``full_steps`` steps that see
+#: whole 64x64 clips (before them the fully convolutional VAE trains on random 32x32 crops: 4x cheaper on a CPU).
+DEFAULTS = {
+    "3d": {"latent_channels": 16, "steps": 700, "full_steps": 250, "batch": 2, "lr": 2e-3},
+    "2d": {"latent_channels": 5, "steps": 1000, "full_steps": 120, "batch": 2, "lr": 2e-3},
+}
+CROP = 32  # training crop size in pixels (a multiple of the 8x spatial factor)
+KL_WEIGHT = 1e-6  # small: a nearly deterministic autoencoder, with a KL term that keeps the latent bounded
+
+
+def build_vae(kind: str, seed: int = 0, latent_channels: int | None = None):
+    """The untrained tiny VAE of ``kind`` (``"2d"`` or ``"3d"``)."""
+    from .vae import tiny_vae_2d, tiny_vae_3d
+
+    if kind not in DEFAULTS:
+        raise ValueError(f"expected kind '2d' or '3d', got {kind!r}")
+    channels = latent_channels or DEFAULTS[kind]["latent_channels"]
+    return (tiny_vae_3d if kind == "3d" else tiny_vae_2d)(latent_channels=channels, seed=seed)
+
+
+def clip_batches(batch: int, seed: int = 0, num_frames: int = 17, size: int = 64, pool: int = 100_000,
+                 crop: int | None = None, crop_steps: int = 0):
+    """Endless batches ``(B, F, 3, H, W)`` of training clips, drawn with a seeded generator (reproducible).
+
+    The first ``crop_steps`` batches are random ``crop x crop`` windows of the clips, the rest whole clips.
+    """
+    from .data import ShapesWorld
+
+    world = ShapesWorld("train", length=pool, num_frames=num_frames, size=size, two_objects=0.5)
+    gen = torch.Generator().manual_seed(seed)
+    step = 0
+    while True:
+        idx = torch.randint(0, pool, (batch,), generator=gen).tolist()
+        videos = torch.stack([world[i].video for i in idx])
+        if crop and step < crop_steps:
+            top, left = torch.randint(0, size - crop + 1, (2,), generator=gen).tolist()
+            videos = videos[..., top:top + crop, left:left + crop]
+        step += 1
+        yield videos
+
+
+def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``L1 + MSE`` of the reconstruction of the posterior mean, plus ``KL_WEIGHT * KL`` (mean per value).
+
+    Decoding the mean (not a sample) makes these tiny VAEs nearly deterministic autoencoders, which is what the
+    course uses them for (``labkit.vae.encode`` takes the mean) and what a CPU budget of minutes can train; the KL
+    term keeps the latent bounded. ``generator`` is unused (kept for a sampled variant).
+    """
+    from .vae import to_vae_layout
+
+    x = to_vae_layout(model, video * 2 - 1)
+    posterior = model.encode(x).latent_dist
+    recon = model.decode(posterior.mode()).sample
+    kl = posterior.kl().mean() / posterior.mean[0].numel()
+    return (recon - x).abs().mean() + ((recon - x) ** 2).mean() + KL_WEIGHT * kl
+
+
+@torch.no_grad()
+def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
+    """``1 / std`` of posterior-mean latents over a few training batches (SD's recipe for ``scaling_factor``)."""
+    from .vae import to_vae_layout
+
+    zs = [model.encode(to_vae_layout(model, next(batches) * 2 - 1)).latent_dist.mode() for _ in range(num_batches)]
+    return float(1.0 / torch.cat([z.flatten() for z in zs]).std())
+
+
+def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | None = None, lr: float | None = None,
+              progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8):
+    """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
+
+    ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
+    ``scale_batches``: training batches used to measure the latent ``scaling_factor``.
+    """
+    spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
+    seed_everything(seed)
+    model = build_vae(kind, seed=seed)
+    steps = steps or spec["steps"]
+    crop_steps = max(0, steps - (spec["full_steps"] if full_steps is None else full_steps))
+    batches = clip_batches(batch or spec["batch"], seed=seed, crop=CROP, crop_steps=crop_steps)
+    gen = torch.Generator().manual_seed(seed + 1)
+    config = TrainConfig(steps=steps, lr=lr or spec["lr"], warmup=min(50, steps // 5), seed=seed, progress=progress,
+                         log_every=10)
+    result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen), config,
+                 on_log=on_log or (_val_monitor(model) if progress else None))
+    model = result.model.eval()
+    scale = measure_scaling_factor(model, clip_batches(2, seed=seed + 7), scale_batches)
+    model.register_to_config(scaling_factor=round(scale, 5))
+    return model, result
+
+
+def _val_monitor(model, every: int = 100):
+    """An ``on_log`` callback printing the PSNR of 2 validation clips every ``every`` steps (progress only)."""
+    from tqdm.auto import tqdm
+
+    from .data import ShapesWorld
+    from .vae import to_vae_layout
+
+    video = torch.stack([ShapesWorld("val", length=2, two_objects=0.5)[i].video for i in range(2)])
+
+    def on_log(step: int, losses: list[float]) -> None:
+        if step % every == 0:
+            with torch.no_grad():
+                x = to_vae_layout(model, video * 2 - 1)
+                mse = float(((model.decode(model.encode(x).latent_dist.mode()).sample.clamp(-1, 1) - x) ** 2).mean())
+            tqdm.write(f"step {step}: loss {sum(losses[-every:]) / every:.4f}, val PSNR {10 * math.log10(4 / mse):.2f} dB")
+    return on_log
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``labkit train vae --kind 2d|3d [--steps N] [--seed S] [--out DIR]``."""
+    from . import DATA_DIR, PROJECT_ROOT
+
+    parser = argparse.ArgumentParser(prog="labkit train vae", description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=sorted(DEFAULTS), required=True, help="2d: per-frame AutoencoderKL; "
+                        "3d: causal AutoencoderKLCogVideoX")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: per kind)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=None, help="clips per step")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default outputs/models/vae-KIND); inside data/ it is shipped")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out or PROJECT_ROOT / "outputs" / "models" / f"vae-{args.kind}"
+    if out.exists() and DATA_DIR.resolve() in out.resolve().parents:
+        parser.error(f"{out} exists; refusing to overwrite shipped files (choose another --out)")
+    start = time.perf_counter()
+    model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch)
+    seconds = time.perf_counter() - start
+    stage = out.parent / f".{out.name}-stage"
+    model.save_pretrained(stage, safe_serialization=True)
+    command = "labkit train vae " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    extra = {"final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5), "steps": result.steps,
+             "scaling_factor": model.config.scaling_factor}
+    if DATA_DIR.resolve() in out.resolve().parents:
+        ship(stage, out, command, args.seed, seconds, extra=extra)
+    else:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        stage.rename(out)
+    print(f"trained vae-{args.kind} in {seconds:.0f} s ({result.steps} steps, final loss {extra['final_loss']}); "
+          f"saved to {out}")
+    return 0
