@@ -159,3 +159,36 @@ def tiny_svd_pipeline(seed: int = 0, **sizes):
 
 #: ``real-size-random:NAME`` and ``random:NAME`` specs of :func:`labkit.inference.load_pipeline`.
 TINY_FACTORIES = {"tiny-cogvideox": tiny_cogvideox_pipeline, "tiny-svd": tiny_svd_pipeline}
+
+
+def is_shipped(name: str) -> bool:
+    """True when the shipped model ``name`` (a key of :data:`SHIPPED`) has its ``model_index.json`` in ``data/``."""
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped model {name!r}; expected one of {sorted(SHIPPED)}")
+    return (SHIPPED[name]["folder"] / "model_index.json").exists()
+
+
+def load(name: str, verify_sha256: bool = True):
+    """Load a shipped tiny pipeline (``"tiny-t2v"``, ``"tiny-i2v"``, ...) from ``data/models`` on the CPU, offline.
+
+    Every file is checked against its sha256 in ``data/MANIFEST`` first (``labkit.manifest.verify``); a model that
+    is not shipped yet raises ``FileNotFoundError`` saying which command trains it.
+    """
+    from diffusers import DiffusionPipeline
+
+    from .manifest import verify
+
+    if not is_shipped(name):
+        info = SHIPPED[name]
+        raise FileNotFoundError(f"{name} is not shipped yet ({info['folder']} has no model_index.json); it is "
+                                f"trained by `{info['train']}` ({info['issue']})")
+    folder = SHIPPED[name]["folder"]
+    if verify_sha256:
+        prefix = f"{folder.relative_to(DATA_DIR).as_posix()}/"
+        status = verify(prefix)
+        bad = {path: s for path, s in status.items() if s != "ok"}
+        if not status or bad:
+            raise RuntimeError(f"{name}: files do not match data/MANIFEST: {bad or 'no manifest entries'}")
+    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

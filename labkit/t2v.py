@@ -1,0 +1,236 @@
+"""A tiny text-to-video and image-to-video model assembled from the real CogVideoX pipeline classes.
+
+Taught in ``04_train_tiny_video_model`` (trained by :mod:`labkit.t2v_train`).
+
+The parts are the ones CogVideoX-2b/5b use, at laptop size:
+
+- tokenizer: :func:`labkit.models.shapes_tokenizer` (word level, Shapes-world vocabulary, saved with the pipeline);
+- text encoder: ``transformers.T5EncoderModel`` (2 layers, ``text_width`` wide);
+- denoiser: ``diffusers.CogVideoXTransformer3DModel`` (``layers`` blocks, ``width`` wide, 2x2 patches);
+- VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``data/models/vae-3d`` once shipped; until then a
+  randomly initialised VAE of the same config, :func:`labkit.vae.tiny_vae_3d`, flagged by :func:`vae_is_shipped`);
+- scheduler: ``CogVideoXDDIMScheduler`` with CogVideoX-2b's config (v-prediction, zero terminal SNR, trailing
+  timesteps), ``snr_shift_scale`` 1 instead of 3 (see :func:`cogvideox_scheduler`).
+
+Shapes (a 17x64x64 clip; latent channels ``C`` come from the VAE)::
+
+    video (F=17, 3, 64, 64) --VAE 4x time, 8x space--> latents (F'=5, C, 8, 8)
+    --2x2 patches--> 5*4*4 = 80 video tokens, + 16 text tokens -> transformer -> v-prediction (5, C, 8, 8)
+
+Image-to-video (``CogVideoXImageToVideoPipeline``) doubles the transformer's input channels: the noisy latents
+are concatenated (channel axis) with the first frame's latents followed by zeros for the other latent frames.
+
+Public helpers: :func:`build_pipeline`, :func:`check_prompt` (unknown words raise, naming the vocabulary),
+:func:`generate` (text -> video), :func:`animate` (image + text -> video), :func:`text_to_image_to_video`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import torch
+
+from . import DATA_DIR
+from .models import TEXT_LENGTH, shapes_tokenizer
+
+__all__ = ["NUM_FRAMES", "SIZE", "SIZES", "default_vae", "vae_is_shipped", "cogvideox_scheduler",
+           "new_text_encoder", "new_transformer", "components", "build_pipeline", "component_table",
+           "check_prompt", "generate", "animate", "text_to_image_to_video", "vae_scale"]
+
+NUM_FRAMES, SIZE = 17, 64  # Shapes-world clips: 17 = 8*2 + 1 frames (see generate), 64x64 pixels
+#: Default model sizes (about 1 M parameters in transformer + text encoder; see the notebook's table).
+SIZES = {"width": 96, "layers": 4, "text_width": 64}
+_VAE_DIR = DATA_DIR / "models" / "vae-3d"
+
+
+# ------------------------------------------------------------------------------------------------ parts
+def vae_is_shipped() -> bool:
+    """True once ``data/models/vae-3d`` (the trained 3D VAE of notebook 01) exists."""
+    return (_VAE_DIR / "config.json").exists()
+
+
+def default_vae(seed: int = 0):
+    """The shipped 3D VAE, or -- until it is shipped -- a randomly initialised one of the same config.
+
+    A random VAE is enough to test the plumbing, but its decoder cannot show what a denoiser learned: check
+    :func:`vae_is_shipped` before reading anything into decoded videos.
+    """
+    from .vae import load_vae, tiny_vae_3d
+
+    return load_vae(_VAE_DIR) if vae_is_shipped() else tiny_vae_3d(seed=seed)
+
+
+def vae_scale(vae) -> float:
+    """The factor the CogVideoX pipelines multiply VAE latents by (they ignore ``shift_factor``)."""
+    shift = vae.config.get("shift_factor", None)
+    if shift:
+        raise ValueError(f"expected a VAE without shift_factor (CogVideoX pipelines ignore it), got {shift}")
+    return float(vae.config.scaling_factor)
+
+
+def cogvideox_scheduler(kind: str = "ddim", snr_shift_scale: float = 1.0):
+    """CogVideoX-2b's scheduler config (``data/configs/cogvideox-2b``) as a DDIM or DPM scheduler.
+
+    ``snr_shift_scale`` 3.0 in CogVideoX-2b lowers the SNR of every timestep to compensate for 17 550 latent
+    tokens per clip (more tokens = more redundancy = noise is easier to see through); our clips have 80 tokens,
+    so the default here is 1.0 (no shift).
+    """
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+    classes = {"ddim": CogVideoXDDIMScheduler, "dpm": CogVideoXDPMScheduler}
+    if kind not in classes:
+        raise ValueError(f"expected scheduler kind in {sorted(classes)}, got {kind!r}")
+    config = json.loads((DATA_DIR / "configs" / "cogvideox-2b" / "scheduler.json").read_text())
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    return classes[kind].from_config({**config, "snr_shift_scale": snr_shift_scale})
+
+
+def new_text_encoder(tokenizer, text_width: int = SIZES["text_width"], seed: int = 0):
+    """A tiny ``T5EncoderModel`` over the tokenizer's vocabulary (heads of 16, gated-GELU like T5 v1.1)."""
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    return T5EncoderModel(T5Config(
+        vocab_size=len(tokenizer), d_model=text_width, d_kv=16, d_ff=2 * text_width, num_layers=2,
+        num_heads=text_width // 16, feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0,
+        eos_token_id=1, decoder_start_token_id=0)).eval()
+
+
+def new_transformer(latent_channels: int, image_to_video: bool = False, width: int = SIZES["width"],
+                    layers: int = SIZES["layers"], text_width: int = SIZES["text_width"], seed: int = 0):
+    """A tiny ``CogVideoXTransformer3DModel`` for 17x64x64 clips with ``latent_channels`` VAE channels."""
+    from diffusers import CogVideoXTransformer3DModel
+
+    if width % 16:
+        raise ValueError(f"expected width divisible by 16 (attention heads of 16), got {width}")
+    torch.manual_seed(seed)
+    return CogVideoXTransformer3DModel(
+        num_attention_heads=width // 16, attention_head_dim=16,
+        in_channels=2 * latent_channels if image_to_video else latent_channels,  # noisy latents (+ image latents)
+        out_channels=latent_channels, time_embed_dim=width, text_embed_dim=text_width,  # = T5 d_model
+        num_layers=layers, sample_width=SIZE // 8, sample_height=SIZE // 8,  # latent size: the VAE is 8x spatial
+        sample_frames=NUM_FRAMES, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH,
+        dropout=0.0, attention_bias=True).eval()
+
+
+def components(kind: str = "t2v", vae=None, seed: int = 0, **sizes) -> dict:
+    """The components of a ``CogVideoXPipeline`` (``kind="t2v"``) or ``CogVideoXImageToVideoPipeline`` ("i2v").
+
+    ``vae`` defaults to :func:`default_vae`; ``sizes`` override :data:`SIZES` (``width``, ``layers``,
+    ``text_width``). Each model is created right after ``torch.manual_seed(seed)``.
+    """
+    if kind not in ("t2v", "i2v"):
+        raise ValueError(f"expected kind 't2v' or 'i2v', got {kind!r}")
+    unknown = set(sizes) - set(SIZES)
+    if unknown:
+        raise ValueError(f"unknown size argument(s) {sorted(unknown)}; expected some of {sorted(SIZES)}")
+    sizes = {**SIZES, **sizes}
+    vae = vae if vae is not None else default_vae(seed)
+    tokenizer = shapes_tokenizer()
+    return {"tokenizer": tokenizer,
+            "text_encoder": new_text_encoder(tokenizer, sizes["text_width"], seed),
+            "transformer": new_transformer(vae.config.latent_channels, kind == "i2v", seed=seed, **sizes),
+            "vae": vae.eval(), "scheduler": cogvideox_scheduler()}
+
+
+def build_pipeline(kind: str = "t2v", vae=None, seed: int = 0, **sizes):
+    """Assemble a (randomly initialised) pipeline from :func:`components`; progress bar off, on the CPU."""
+    from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
+
+    cls = CogVideoXPipeline if kind == "t2v" else CogVideoXImageToVideoPipeline
+    pipe = cls(**components(kind, vae, seed, **sizes))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def component_table(pipe) -> list[dict]:
+    """One row per pipeline component: name, class, parameters and float32 megabytes."""
+    rows = []
+    for name, part in pipe.components.items():
+        params = sum(p.numel() for p in part.parameters()) if isinstance(part, torch.nn.Module) else 0
+        rows.append({"component": name, "class": type(part).__name__, "parameters": params,
+                     "MB (float32)": round(params * 4 / 1e6, 2)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ prompts
+def check_prompt(tokenizer, prompt: str) -> str:
+    """Raise if ``prompt`` has words the tokenizer does not know (they would all become ``<unk>`` silently)."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"expected a prompt string, got {type(prompt).__name__}")
+    vocab = tokenizer.get_vocab()
+    words = re.findall(r"\w+|[^\w\s]+", prompt.lower())  # what the tokenizer's Whitespace pre-tokenizer splits
+    unknown = [w for w in words if w not in vocab]
+    if unknown:
+        known = sorted(w for w in vocab if not w.startswith("<"))
+        raise ValueError(f"unknown word(s) {unknown} in prompt {prompt!r}: this model only knows the Shapes-world "
+                         f"vocabulary {known}")
+    if len(words) + 1 > TEXT_LENGTH:  # + 1 for </s>
+        raise ValueError(f"expected at most {TEXT_LENGTH - 1} words, got {len(words)} in {prompt!r}")
+    return prompt
+
+
+def _check_call(pipe, prompt: str, num_frames: int, steps: int) -> None:
+    check_prompt(pipe.tokenizer, prompt)
+    if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % 8:
+        raise ValueError(f"expected num_frames = 8k+1 (9, 17, 25, ...), got {num_frames!r}: the VAE makes 4k+1 "
+                         "frames 1+k latent frames and diffusers' decoder needs an odd number of them")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"expected steps >= 1, got {steps!r}")
+
+
+def generate(pipe, prompt: str, seed: int = 0, steps: int = 25, guidance_scale: float = 4.0,
+             num_frames: int = NUM_FRAMES, output_type: str = "pt") -> torch.Tensor:
+    """Text -> video ``(F, 3, 64, 64)`` in [0, 1] with a ``CogVideoXPipeline``; same inputs, same frames.
+
+    ``guidance_scale`` <= 1 turns classifier-free guidance off (one transformer pass per step instead of two).
+    ``output_type="latent"`` returns the final latents ``(F', C, 8, 8)`` instead.
+    """
+    _check_call(pipe, prompt, num_frames, steps)
+    out = pipe(prompt=prompt, num_frames=num_frames, height=SIZE, width=SIZE, num_inference_steps=steps,
+               guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed),
+               max_sequence_length=TEXT_LENGTH, output_type=output_type).frames
+    return out[0].float()
+
+
+def _as_image(image) -> torch.Tensor:
+    """A PIL image or a frame ``(3, H, W)`` / ``(1, 3, H, W)`` in [0, 1] -> ``(1, 3, H, W)``."""
+    if not isinstance(image, torch.Tensor):
+        from .video import from_pil
+
+        image = from_pil([image.convert("RGB")])
+    image = image[None] if image.ndim == 3 else image
+    if image.ndim != 4 or image.shape[:2] != (1, 3):
+        raise ValueError(f"expected an RGB frame (3, H, W) in [0, 1], got shape {tuple(image.shape)}")
+    if image.shape[-2:] != (SIZE, SIZE):
+        raise ValueError(f"expected a {SIZE}x{SIZE} frame, got {tuple(image.shape[-2:])}")
+    if image.min() < 0 or image.max() > 1:
+        raise ValueError(f"expected values in [0, 1], got [{float(image.min()):.3f}, {float(image.max()):.3f}]")
+    return image.float()
+
+
+def animate(pipe, image, prompt: str, seed: int = 0, steps: int = 25, guidance_scale: float = 4.0,
+            num_frames: int = NUM_FRAMES) -> torch.Tensor:
+    """Image + text -> video ``(F, 3, 64, 64)`` with a ``CogVideoXImageToVideoPipeline``.
+
+    ``image``: the first frame, ``(3, 64, 64)`` in [0, 1] or a PIL image; the pipeline encodes it with the VAE
+    (posterior sample, seeded) and the transformer sees it beside every latent frame it denoises.
+    """
+    _check_call(pipe, prompt, num_frames, steps)
+    image = _as_image(image)
+    out = pipe(image=image, prompt=prompt, num_frames=num_frames, height=SIZE, width=SIZE,
+               num_inference_steps=steps, guidance_scale=guidance_scale,
+               generator=torch.Generator().manual_seed(seed), max_sequence_length=TEXT_LENGTH,
+               output_type="pt").frames
+    return out[0].float()
+
+
+def text_to_image_to_video(t2v_pipe, i2v_pipe, prompt: str, seed: int = 0, steps: int = 25,
+                           guidance_scale: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two stages: stage 1 takes the first frame of a text-to-video sample; stage 2 animates it.
+
+    Returns ``(first_frame (3, 64, 64), video (F, 3, 64, 64))``.
+    """
+    first = generate(t2v_pipe, prompt, seed, steps, guidance_scale)[0]
+    return first, animate(i2v_pipe, first, prompt, seed + 1, steps, guidance_scale)
