@@ -204,6 +204,9 @@ def leaderboard(real, captions, reference: ReferenceStats, features, steps: int 
             _row("baseline: frozen first frame", "first frame repeated", real[:, :1].expand_as(real).contiguous(),
                  real, captions, reference, features, per_clip, 0.0)]
     for name in shipped_model_names(models_dir):
+        if name == "swnet":
+            rows.append({"model": name, "what": "not a video model: the feature network behind FVD-SW"})
+            continue
         match = [(k, v) for k, v in ADAPTERS.items() if name.startswith(k)]
         if not match:
             rows.append({"model": name, "what": "not evaluated: no adapter for this kind of model yet"})

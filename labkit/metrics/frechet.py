@@ -49,10 +49,13 @@ def _check_stats(mu1, sigma1, mu2, sigma2):
     return mu1, sigma1, mu2, sigma2
 
 
-def _sqrt_psd(sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (clipped at 0) and eigenvectors of a symmetrised PSD matrix."""
-    w, v = np.linalg.eigh((sym + sym.T) / 2)
-    return np.clip(w, 0.0, None), v
+def _sqrt_psd(sym: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (clipped at 0) and eigenvectors of a symmetrised PSD matrix (float64).
+
+    Done in torch rather than numpy so it follows ``torch.set_num_threads`` (numpy's BLAS would start one thread
+    per core, which on a busy shared machine is several times slower than one thread)."""
+    w, v = torch.linalg.eigh((sym + sym.T) / 2)
+    return w.clamp(min=0.0), v
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -62,14 +65,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     negative round-off is clipped). 0 for identical statistics, symmetric in its two arguments, and finite for
     rank-deficient covariances (see the module docstring for the stable trace term).
     """
-    mu1, sigma1, mu2, sigma2 = _check_stats(mu1, sigma1, mu2, sigma2)
+    mu1, sigma1, mu2, sigma2 = (torch.from_numpy(a) for a in _check_stats(mu1, sigma1, mu2, sigma2))
     w1, v1 = _sqrt_psd(sigma1)
-    root1 = (v1 * np.sqrt(w1)) @ v1.T  # sigma1^(1/2)
+    root1 = (v1 * w1.sqrt()) @ v1.T  # sigma1^(1/2)
     inner = root1 @ sigma2 @ root1  # symmetric PSD, same eigenvalues as sigma1 @ sigma2
     w_inner, _ = _sqrt_psd(inner)
-    trace_sqrt = float(np.sqrt(w_inner).sum())
+    trace_sqrt = float(w_inner.sqrt().sum())
     diff = mu1 - mu2
-    value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
+    value = float(diff @ diff + sigma1.trace() + sigma2.trace() - 2.0 * trace_sqrt)
     return max(value, 0.0)
 
 
@@ -89,4 +92,5 @@ def gaussian_stats(features, name: str = "features", warn: bool = True) -> tuple
         warnings.warn(f"{name}: {n} samples for {d} feature dimensions; the covariance is rank-deficient "
                       f"(rank <= {n - 1}) and the Fréchet distance is biased upwards: use more than {d} videos",
                       FewSamplesWarning, stacklevel=2)
-    return x.mean(axis=0), np.cov(x, rowvar=False)
+    t = torch.from_numpy(x)
+    return t.mean(0).numpy(), torch.cov(t.T).numpy()  # torch: follows torch.set_num_threads (see _sqrt_psd)
