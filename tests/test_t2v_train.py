@@ -1,0 +1,134 @@
+"""labkit.t2v_train: the objective matches the sampler, latent cache, CFG dropout, exact resume."""
+
+from unittest import mock
+
+import pytest
+import torch
+
+from labkit import t2v
+from labkit import t2v_train as tt
+from labkit.vae import tiny_vae_3d
+
+SIZES = {"width": 32, "layers": 1, "text_width": 32}
+
+
+@pytest.fixture(scope="module")
+def vae():
+    return tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def cache(vae):
+    return tt.build_cache(vae, 4, cache_dir=None, progress=False)
+
+
+def test_training_pair_is_the_v_prediction_formula_with_zero_terminal_snr():
+    s = t2v.cogvideox_scheduler()
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(3, 5, 4, 8, 8, generator=g), torch.randn(3, 5, 4, 8, 8, generator=g)
+    t = torch.tensor([0, 500, 999])
+    noisy, v = tt.v_training_pair(s, x0, eps, t)
+    a = s.alphas_cumprod[t].double().sqrt().view(-1, 1, 1, 1, 1)
+    b = (1 - s.alphas_cumprod[t].double()).sqrt().view(-1, 1, 1, 1, 1)
+    torch.testing.assert_close(noisy.double(), a * x0 + b * eps, rtol=0, atol=1e-5)
+    torch.testing.assert_close(v.double(), a * eps - b * x0, rtol=0, atol=1e-5)
+    torch.testing.assert_close(v[2], -x0[2], rtol=0, atol=1e-5)  # abar_999 = 0: pure noise in, v = -x0
+    assert not torch.allclose(v[1], eps[1], atol=1e-2)  # an eps target would be a different objective
+
+
+def _oracle(pipe, x0, target="v"):
+    """A transformer forward that returns the exact v (or, as a negative control, eps) for known clean latents."""
+    s, c = pipe.scheduler, x0.shape[2]
+
+    def forward(hidden_states, encoder_hidden_states, timestep, **_):
+        x_t = hidden_states[:, :, :c]  # image-to-video appends the image latents after the noisy ones
+        abar = s.alphas_cumprod[timestep.long()].view(-1, 1, 1, 1, 1)
+        eps = (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()
+        return (s.get_velocity(x0.expand_as(x_t), eps, timestep.long()) if target == "v" else eps,)
+    return forward
+
+
+@pytest.mark.parametrize("kind,scheduler", [("t2v", "ddim"), ("t2v", "dpm"), ("i2v", "ddim")])
+def test_a_denoiser_predicting_the_exact_v_recovers_the_data_through_the_pipeline(vae, kind, scheduler):
+    pipe = t2v.build_pipeline(kind, vae=vae, **SIZES)
+    pipe.scheduler = t2v.cogvideox_scheduler(scheduler)
+    x0 = torch.randn(1, 5, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    extra = {"image": torch.rand(3, 64, 64)} if kind == "i2v" else {}
+    call = dict(prompt="a red circle moving left", num_frames=17, height=64, width=64, num_inference_steps=10,
+                guidance_scale=3.0, generator=torch.Generator().manual_seed(0), max_sequence_length=16,
+                output_type="latent", **extra)
+    with mock.patch.object(pipe.transformer, "forward", _oracle(pipe, x0)):
+        out = pipe(**call).frames
+    torch.testing.assert_close(out, x0, rtol=0, atol=2e-3)
+    call["generator"] = torch.Generator().manual_seed(0)
+    with mock.patch.object(pipe.transformer, "forward", _oracle(pipe, x0, target="eps")):
+        wrong = pipe(**call).frames
+    assert (wrong - x0).abs().max() > 0.1  # the control: an eps-predictor is not what this sampler expects
+
+
+def test_denoiser_sees_the_text_and_image_exactly_as_the_pipelines_give_them(vae):
+    pipe = t2v.build_pipeline("i2v", vae=vae, **SIZES)
+    model = tt.Denoiser(pipe.text_encoder, pipe.transformer)
+    seen = {}
+
+    def spy(hidden_states, encoder_hidden_states, timestep, **_):
+        seen.update(x=hidden_states, text=encoder_hidden_states)
+        return (hidden_states[:, :, :4] * 0,)
+
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with mock.patch.object(pipe.transformer, "forward", spy):
+        pipe(image=image, prompt="a red circle moving left", num_frames=17, height=64, width=64,
+             num_inference_steps=1, guidance_scale=1.0, generator=torch.Generator().manual_seed(7),
+             max_sequence_length=16, output_type="latent")
+    ids = tt.tokenize(pipe.tokenizer, ["a red circle moving left"])
+    torch.testing.assert_close(seen["text"], model.text_encoder(ids)[0])
+    # the image latents the pipeline builds = what training builds from the cache (same posterior draw)
+    mean, std = tt._encode(vae, image[None, None])
+    g = torch.Generator().manual_seed(7)
+    first = (mean + std * torch.randn(mean.shape, generator=g)) * t2v.vae_scale(vae)
+    image_latents = seen["x"][:, :, 4:]
+    torch.testing.assert_close(image_latents[:, :1], first, rtol=0, atol=1e-5)
+    assert torch.count_nonzero(image_latents[:, 1:]) == 0
+
+
+def test_latent_cache_is_written_once_and_reloaded(vae, tmp_path):
+    a = tt.build_cache(vae, 3, seed=2, cache_dir=tmp_path, progress=False)
+    assert a.mean.shape == (3, 5, 4, 8, 8) and a.first_mean.shape == (3, 1, 4, 8, 8) and len(a) == 3
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1
+    with mock.patch.object(tt, "_encode", side_effect=AssertionError("re-encoded")):
+        b = tt.build_cache(vae, 3, seed=2, cache_dir=tmp_path, progress=False)
+    assert torch.equal(a.mean, b.mean) and torch.equal(a.first_std, b.first_std) and a.captions == b.captions
+    with pytest.raises(ValueError, match="num_clips >= 1"):
+        tt.build_cache(vae, 0, cache_dir=None)
+
+
+def test_cfg_dropout_replaces_captions_by_the_empty_negative_prompt(cache):
+    tok = t2v.shapes_tokenizer()
+    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+    cfg = tt.TrainT2VConfig(batch=64, cfg_dropout=0.3)
+    dropped = [(tt._batch(cache, ids, empty, 1.0, cfg, s)["ids"] == empty).all(1).float().mean() for s in range(20)]
+    assert 0.2 < float(torch.stack(dropped).mean()) < 0.4
+    none = tt._batch(cache, ids, empty, 1.0, tt.TrainT2VConfig(batch=64, cfg_dropout=0.0), 0)["ids"]
+    assert not (none == empty).all(1).any()
+    i2v = tt._batch(cache, ids, empty, 1.0, tt.TrainT2VConfig(kind="i2v", batch=4), 0)["image_latents"]
+    assert i2v.shape == (4, 5, 4, 8, 8) and torch.count_nonzero(i2v[:, 1:]) == 0
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(vae, cache, tmp_path):
+    from diffusers import DiffusionPipeline
+
+    cfg = dict(kind="i2v", batch=2, warmup=1, checkpoint_every=0, **SIZES)
+    full = tt.train(tt.TrainT2VConfig(steps=4, **cfg), vae=vae, cache=cache, progress=False)
+    tt.train(tt.TrainT2VConfig(steps=2, **cfg), vae=vae, cache=cache, out=tmp_path / "ck", progress=False)
+    resumed = tt.train(tt.TrainT2VConfig(steps=4, **cfg), vae=vae, cache=cache, resume=tmp_path / "ck",
+                       progress=False)
+    assert resumed.losses == full.losses and len(full.losses) == 4
+    for (name, p), q in zip(full.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q), name
+    pipe = DiffusionPipeline.from_pretrained(tmp_path / "ck")  # checkpoints are pipelines
+    assert type(pipe).__name__ == "CogVideoXImageToVideoPipeline"
+    with pytest.raises(ValueError, match="width"):
+        tt.train(tt.TrainT2VConfig(steps=4, **{**cfg, "width": 48}), vae=vae, cache=cache,
+                 resume=tmp_path / "ck", progress=False)
+    with pytest.raises(ValueError, match="kind"):
+        tt.train(tt.TrainT2VConfig(kind="v2v"), vae=vae, cache=cache)
