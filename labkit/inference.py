@@ -327,7 +327,8 @@ class PeakRSS:
 def _tidy_malloc() -> None:
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB: big tensors come from mmap and go back on free
+        libc.mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD = 128 KiB: tensors come from mmap and go back on free
+        libc.mallopt(-1, 1 << 17)  # M_TRIM_THRESHOLD = 128 KiB: free heap tops are returned promptly
         libc.malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: RSS is then an upper bound
         pass

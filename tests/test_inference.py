@@ -120,3 +120,29 @@ def test_planner_within_25_percent_of_measured_cpu_peak_for_cogvideox_plans():
                                       width=64, steps=2)
     for row in rows:
         assert 0.75 <= row["predicted/measured"] <= 1.25, row
+
+
+def test_flow_motion_is_proportional_to_true_shapes_world_speed():
+    import numpy as np
+
+    from labkit.data import make_clip
+
+    ratios, flows = [], []
+    for caption in ("a red circle moving right slowly", "a blue square moving up",
+                    "a red circle moving right quickly"):
+        video, _, truth = make_clip(caption, seed=0, num_frames=9, size=64)
+        speed = np.linalg.norm(np.diff(truth.objects[0].positions, axis=0), axis=1).mean()
+        flows.append(inference.mean_flow_magnitude(video))
+        ratios.append(flows[-1] / speed)
+    assert flows == sorted(flows) and flows[0] > 0
+    assert max(ratios) / min(ratios) < 1.3  # a pixel-averaged flow: proportional to speed, same object size
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        inference.mean_flow_magnitude(video[:1])
+
+
+def test_real_size_random_assembles_the_production_pipelines_on_meta():
+    pipe = inference._real_size_random("cogvideox-5b", torch.device("meta"), torch.bfloat16)
+    assert type(pipe).__name__ == "CogVideoXPipeline" and "RANDOM" in pipe.labkit_note
+    n = sum(p.numel() for p in pipe.transformer.parameters())
+    assert abs(n - 5.570e9) / 5.570e9 < 0.005 and next(pipe.transformer.parameters()).dtype == torch.bfloat16
+    assert type(pipe.scheduler).__name__ == "CogVideoXDPMScheduler"
