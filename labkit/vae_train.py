@@ -161,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5), "steps": result.steps,
              "scaling_factor": model.config.scaling_factor}
     if DATA_DIR.resolve() in out.resolve().parents:
+        import shutil
+
         ship(stage, out, command, args.seed, seconds, extra=extra)
+        shutil.rmtree(stage, ignore_errors=True)  # ship copied it
     else:
         import shutil
 
