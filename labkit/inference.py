@@ -165,7 +165,11 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
                 f"the tiny model {spec!r} has not been shipped in this checkout ({info['folder']} is missing; it "
                 f"comes from {info['issue']}). Train it with `{info['train']}`, or use a random-weight tiny "
                 f"pipeline: 'random:tiny-cogvideox' or 'random:tiny-svd'.")
-        pipe = _from_folder(info["folder"], device, dtype)
+        from .models import load as load_shipped
+
+        pipe = load_shipped(spec).to(device)  # checks every file's sha256 against data/MANIFEST first
+        if dtype != torch.float32:
+            _quiet_to(pipe, dtype)
         pipe.labkit_note = f"shipped tiny model {spec} (trained on the Shapes world)"
         return pipe
     path = Path(spec).expanduser()
