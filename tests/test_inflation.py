@@ -7,6 +7,15 @@ import torch
 from labkit import inflation as I
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One CPU thread: on a busy 2-core machine two threads made these models ~20x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def image():
     return I.ImageDenoiser(I.new_image_unet(0), I.CaptionEncoder()).eval()
