@@ -450,7 +450,7 @@ def foreground_tracks(video: torch.Tensor, threshold: float = 0.25):
     w = mask.float() / area.clamp(min=1)[:, None, None]
     centroid = torch.stack([(w * (xs + 0.5)).flatten(1).sum(1), (w * (ys + 0.5)).flatten(1).sum(1)], dim=1)
     colour = torch.stack([frame.flatten(1)[:, m.flatten()].median(dim=1).values if m.any() else torch.zeros(3)
-                          for frame, m in zip(video, core)])  # core pixels only: edges mix in the background
+                          for frame, m in zip(video, core, strict=True)])  # core pixels only: edges mix in the background
     empty = area == 0
     centroid[empty], colour[empty] = float("nan"), float("nan")
     return area, centroid, colour
