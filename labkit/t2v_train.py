@@ -53,7 +53,8 @@ from .t2v import NUM_FRAMES, SIZE, SIZES, cogvideox_scheduler, default_vae, new_
 from .t2v import vae_scale
 
 __all__ = ["Denoiser", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
-           "train", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "main_t2v", "main_i2v"]
+           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "guidance_sweep", "LiveLossPlot",
+           "main_t2v", "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
 
@@ -193,14 +194,20 @@ def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: fl
 
 
 # ------------------------------------------------------------------------------------------------ saving
-def save_pipeline(model: Denoiser, vae, kind: str, folder: Path) -> Path:
-    """Write ``model`` + tokenizer + VAE + scheduler as a diffusers pipeline folder (``save_pretrained``)."""
+def as_pipeline(model: Denoiser, vae, kind: str):
+    """A ``CogVideoXPipeline`` ("t2v") or ``CogVideoXImageToVideoPipeline`` ("i2v") around trained parts."""
     from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
 
     cls = CogVideoXPipeline if kind == "t2v" else CogVideoXImageToVideoPipeline
-    pipe = cls(tokenizer=shapes_tokenizer(), text_encoder=model.text_encoder, transformer=model.transformer,
-               vae=vae, scheduler=cogvideox_scheduler())
-    pipe.save_pretrained(folder, safe_serialization=True)
+    pipe = cls(tokenizer=shapes_tokenizer(), text_encoder=model.text_encoder,
+               transformer=model.transformer, vae=vae, scheduler=cogvideox_scheduler())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def save_pipeline(model: Denoiser, vae, kind: str, folder: Path) -> Path:
+    """Write ``model`` + tokenizer + VAE + scheduler as a diffusers pipeline folder (``save_pretrained``)."""
+    as_pipeline(model, vae, kind).save_pretrained(folder, safe_serialization=True)
     return Path(folder)
 
 
@@ -339,6 +346,37 @@ def evaluate_i2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4
                          and obj["detected"]["frames_seen"] == len(out)))
     return {"n": num, "psnr_first_frame": psnrs, "psnr_ok": sum(p >= 25 for p in psnrs) / num,
             "kept": sum(kept) / num, "kept_per_clip": kept}
+
+
+def guidance_sweep(pipe, scales=(1.0, 2.0, 4.0, 7.0), num: int = 12, steps: int = 25, seed: int = 0,
+                   progress: bool = True) -> dict[float, dict]:
+    """Measured prompt adherence of ``pipe`` at each classifier-free guidance scale (same captions and seeds)."""
+    return {float(s): {k: v for k, v in evaluate_t2v(pipe, num, steps, s, seed, progress).items() if k != "videos"}
+            for s in scales}
+
+
+class LiveLossPlot:
+    """``on_log`` callback for ``train``: redraws the loss curve (and its running mean) in one notebook output."""
+
+    def __init__(self, every: int = 10):
+        from IPython.display import display
+
+        self.handle, self.every = display(None, display_id=True), every
+
+    def __call__(self, step: int, losses: list[float]) -> None:
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        if step % self.every:
+            return
+        fig, ax = plt.subplots(figsize=(5, 2.5))
+        ax.plot(losses, lw=0.6, alpha=0.5, label="loss")
+        k = min(25, len(losses))
+        ax.plot(range(k - 1, len(losses)), np.convolve(losses, np.ones(k) / k, "valid"), label=f"mean of {k}")
+        ax.set(xlabel="step", ylabel="v-prediction MSE", yscale="log")
+        ax.legend()
+        self.handle.update(fig)
+        plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------------ CLI
