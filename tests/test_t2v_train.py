@@ -132,3 +132,18 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(vae, cache, tmp_path
                  resume=tmp_path / "ck", progress=False)
     with pytest.raises(ValueError, match="kind"):
         tt.train(tt.TrainT2VConfig(kind="v2v"), vae=vae, cache=cache)
+
+
+def test_shipping_needs_the_full_held_out_evaluation_to_meet_the_bars():
+    assert "--eval 84" in tt.bars_problem("t2v", None)
+    assert "84" in tt.bars_problem("t2v", {"n": 12, "bar": 1.0})
+    assert "bar = 0.800 < 0.9" in tt.bars_problem("t2v", {"n": 84, "bar": 0.8})
+    assert tt.bars_problem("t2v", {"n": 84, "bar": 0.95}) == ""
+    assert "kept" in tt.bars_problem("i2v", {"n": 84, "psnr_ok": 0.95, "kept": 0.5})
+    assert tt.bars_problem("i2v", {"n": 84, "psnr_ok": 0.95, "kept": 0.92}) == ""
+
+
+def test_cli_arguments_default_to_a_trial_folder_outside_data():
+    args = tt._parse([], "i2v")
+    assert args.out.parts[-3:] == ("outputs", "models", "tiny-i2v") and args.ship is None
+    assert tt._parse(["--steps", "7", "--cfg-dropout", "0.2"], "t2v").steps == 7
