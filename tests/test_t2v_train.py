@@ -147,3 +147,23 @@ def test_cli_arguments_default_to_a_trial_folder_outside_data():
     args = tt._parse([], "i2v")
     assert args.out.parts[-3:] == ("outputs", "models", "tiny-i2v") and args.ship is None
     assert tt._parse(["--steps", "7", "--cfg-dropout", "0.2"], "t2v").steps == 7
+
+
+def test_evaluation_scores_a_perfect_generator_as_perfect_and_a_blank_one_as_zero(monkeypatch):
+    from labkit.data import make_clip
+
+    truth = lambda pipe, caption, seed=0, **_: make_clip(caption, seed=seed).video  # noqa: E731
+    monkeypatch.setattr(t2v, "generate", truth)
+    report = tt.evaluate_t2v(None, num=6, progress=False)
+    assert report["bar"] == 1.0 and report["n"] == 6 and len(set(report["captions"])) == 6
+    monkeypatch.setattr(t2v, "generate", lambda *a, **k: torch.zeros(17, 3, 64, 64))
+    assert tt.evaluate_t2v(None, num=2, progress=False)["bar"] == 0.0
+
+    def copy_then_hold(pipe, image, caption, **_):  # keeps the first frame, then freezes: kept, but no motion
+        return image[None].expand(17, -1, -1, -1).clone()
+    monkeypatch.setattr(t2v, "animate", copy_then_hold)
+    report = tt.evaluate_i2v(None, num=3, progress=False)
+    assert report["psnr_ok"] == 1.0 and report["kept"] == 1.0
+    monkeypatch.setattr(t2v, "animate", lambda pipe, image, caption, **_: torch.zeros(17, 3, 64, 64))
+    report = tt.evaluate_i2v(None, num=2, progress=False)
+    assert report["psnr_ok"] == 0.0 and report["kept"] == 0.0
