@@ -252,8 +252,10 @@ def attention_flops(arch: Architecture, num_frames: int, height: int, width: int
 #: Live tensors of size ``B x tokens x d_model`` at the peak of a transformer block (input and residual, the
 #: norm output, the 4x feed-forward hidden and its activation: 1 + 1 + 4 + 4 = 10).
 TRANSFORMER_LIVE = 10
-#: Live tensors of the largest UNet feature map at its peak (input, norm, conv output, the concatenated skip).
-UNET_LIVE = 4
+#: Live channel-maps of the largest UNet level at its peak: inside a transformer block's GEGLU feed-forward,
+#: the input and norm (1 + 1), the 8x projection, the 4x GELU(gate) and the 4x product (8 + 4 + 4) = 18.
+#: Not calibrated: the tiny SVD on the CPU measures ~2x this (its temporal rearranges copy the maps again).
+UNET_LIVE = 18
 #: Live tensors of the largest VAE decoder feature map, per family. SVD's temporal decoder: the input kept for
 #: the residual, norm, activation, conv output and the (b f) c h w -> b c f h w copy of its temporal conv (5).
 #: CogVideoX's decoder also computes a spatially-modulated norm (conv_y(z) and conv_b(z) maps, their product
