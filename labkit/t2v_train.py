@@ -255,11 +255,12 @@ def _load_state(folder: Path, raw: Denoiser, cfg: TrainT2VConfig) -> dict:
 
 # ------------------------------------------------------------------------------------------------ training
 def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path | None = None,
-          cache: LatentCache | None = None, on_log=None, progress: bool = True):
+          cache: LatentCache | None = None, on_log=None, progress: bool = True, on_checkpoint=None):
     """Train a denoiser; returns ``labkit.train.TrainResult`` (``.model``: the EMA :class:`Denoiser`).
 
     ``out``: checkpoint folder (pipeline format + ``training_state/``), written every ``checkpoint_every``
     steps and at the end; ``resume``: such a folder to continue from (same settings, more or equal steps).
+    ``on_checkpoint(ema_model, step)`` is called at each checkpoint (e.g. to measure adherence on the way).
     """
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -292,6 +293,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
         lambda opt, *_: captured.__setitem__("optimizer", opt))  # fit keeps its AdamW private; resume needs it
 
     def save(ema_model, step):
+        if on_checkpoint is not None:
+            on_checkpoint(ema_model, step)
         if out is None:
             return
         save_pipeline(ema_model, vae, cfg.kind, Path(out))
@@ -307,17 +310,22 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
+def _spread(num: int) -> list[int]:
+    """``num`` test-clip indices spread over the 84 combinations (all of them, in order, when ``num >= 84``)."""
+    return list(range(num)) if num >= 84 else [i * 84 // num for i in range(num)]
+
+
 def evaluate_t2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4.0, seed: int = 0,
                  progress: bool = True) -> dict:
     """Prompt adherence on ``num`` held-out test captions (``ShapesWorld("test")``: every colour x shape x
-    direction in turn, seeds no training clip uses). ``"bar"``: fraction of clips with one object of the right
+    direction in turn -- fewer than 84 are spread over them -- seeds no training clip uses). ``"bar"``: fraction of clips with one object of the right
     colour, shape and direction (the issue's bar, speed not included); the rest is ``adherence_report``."""
     from .data import ShapesWorld
     from .metrics import adherence_report
     from .t2v import generate
 
-    world = ShapesWorld("test", length=num, seed=seed)
-    captions = [world.caption(i) for i in range(num)]
+    world = ShapesWorld("test", length=max(num, 84), seed=seed)
+    captions = [world.caption(i) for i in _spread(num)]
     videos = [generate(pipe, c, seed=1_000 + i, steps=steps, guidance_scale=guidance_scale)
               for i, c in enumerate(tqdm(captions, desc="generate", disable=not progress, leave=False))]
     report = adherence_report(videos, captions)
@@ -335,10 +343,10 @@ def evaluate_i2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4
     from .metrics import prompt_adherence, psnr
     from .t2v import animate
 
-    world = ShapesWorld("test", length=num, seed=seed)
+    world = ShapesWorld("test", length=max(num, 84), seed=seed)
     psnrs, kept = [], []
-    for i in tqdm(range(num), desc="animate", disable=not progress, leave=False):
-        video, caption, _ = world[i]
+    for i, index in enumerate(tqdm(_spread(num), desc="animate", disable=not progress, leave=False)):
+        video, caption, _ = world[index]
         out = animate(pipe, video[0], caption, seed=1_000 + i, steps=steps, guidance_scale=guidance_scale)
         psnrs.append(psnr(out[:1], video[:1]))
         r = prompt_adherence(out, caption)
@@ -409,6 +417,8 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     p.add_argument("--eval", type=int, default=0, help="held-out clips to evaluate after training (84 = all)")
     p.add_argument("--ship", type=Path, default=None,
                    help="ship into this data/models/ folder, only if --eval 84 meets the issue's bars")
+    p.add_argument("--curve-clips", type=int, default=0,
+                   help="t2v: held-out clips (10 sampler steps) scored at every checkpoint, for a learning curve")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     return p.parse_args(argv)
 
@@ -420,10 +430,22 @@ def _main(argv: list[str], kind: str) -> int:
     torch.set_num_threads(args.threads)
     cfg = TrainT2VConfig(kind=kind, **{k: getattr(args, k) for k in asdict(TrainT2VConfig()) if k != "kind"})
     t0 = time.perf_counter()
-    result = train(cfg, out=args.out, resume=args.resume)
+    vae = default_vae()
+    curve = []
+
+    def measure(model, step):  # adherence on the way: a few held-out clips, fewer sampler steps
+        if args.curve_clips and cfg.kind == "t2v":
+            r = evaluate_t2v(as_pipeline(model, vae, "t2v"), args.curve_clips, steps=10, progress=False)
+            curve.append({"step": step, "bar": r["bar"], **{a: r[a] for a in ("color", "shape", "direction")},
+                          "seconds": round(time.perf_counter() - t0, 1)})
+            print(json.dumps(curve[-1]), flush=True)
+
+    result = train(cfg, vae=vae, out=args.out, resume=args.resume, on_checkpoint=measure)
     seconds = time.perf_counter() - t0
     summary = {"kind": kind, "steps": cfg.steps, "seconds": round(seconds, 1),
                "final_loss_mean_last_100": sum(result.losses[-100:]) / max(1, len(result.losses[-100:]))}
+    if curve:
+        summary["adherence_curve"] = curve
     if args.eval:
         from diffusers import DiffusionPipeline
 
