@@ -52,7 +52,7 @@ from .models import TEXT_LENGTH, shapes_tokenizer
 from .t2v import NUM_FRAMES, SIZE, SIZES, cogvideox_scheduler, default_vae, new_text_encoder, new_transformer
 from .t2v import vae_scale
 
-__all__ = ["Denoiser", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
+__all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
            "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "guidance_sweep", "LiveLossPlot", "BARS",
            "bars_problem",
            "main_t2v", "main_i2v"]
@@ -83,6 +83,21 @@ def new_denoiser(kind: str, latent_channels: int, seed: int = 0, **sizes) -> Den
     sizes = {**SIZES, **sizes}
     return Denoiser(new_text_encoder(shapes_tokenizer(), sizes["text_width"], seed),
                     new_transformer(latent_channels, kind == "i2v", seed=seed, **sizes))
+
+
+@torch.no_grad()
+def init_from_t2v(i2v: Denoiser, t2v: Denoiser) -> Denoiser:
+    """Start an image-to-video denoiser from a trained text-to-video one (as CogVideoX-I2V starts from CogVideoX).
+
+    Every weight is copied; the patch embedding gets zero weights for the extra image-latent input channels,
+    so at step 0 the image-to-video model predicts exactly what the text-to-video model does.
+    """
+    i2v.text_encoder.load_state_dict(t2v.text_encoder.state_dict())
+    state = dict(t2v.transformer.state_dict())
+    w = state["patch_embed.proj.weight"]  # (inner_dim, C, p, p): a patch conv over the noisy latents only
+    state["patch_embed.proj.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)  # + C image channels
+    i2v.transformer.load_state_dict(state)
+    return i2v
 
 
 def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
@@ -255,12 +270,14 @@ def _load_state(folder: Path, raw: Denoiser, cfg: TrainT2VConfig) -> dict:
 
 # ------------------------------------------------------------------------------------------------ training
 def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path | None = None,
-          cache: LatentCache | None = None, on_log=None, progress: bool = True, on_checkpoint=None):
+          cache: LatentCache | None = None, on_log=None, progress: bool = True, on_checkpoint=None,
+          init_from=None):
     """Train a denoiser; returns ``labkit.train.TrainResult`` (``.model``: the EMA :class:`Denoiser`).
 
     ``out``: checkpoint folder (pipeline format + ``training_state/``), written every ``checkpoint_every``
     steps and at the end; ``resume``: such a folder to continue from (same settings, more or equal steps).
     ``on_checkpoint(ema_model, step)`` is called at each checkpoint (e.g. to measure adherence on the way).
+    ``init_from``: (i2v only) a text-to-video pipeline or folder to start from (:func:`init_from_t2v`).
     """
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -277,6 +294,14 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
     ids, empty = tokenize(tokenizer, cache.captions), tokenize(tokenizer, [""])
     model = new_denoiser(cfg.kind, vae.config.latent_channels, cfg.seed, width=cfg.width, layers=cfg.layers,
                          text_width=cfg.text_width)
+    if init_from is not None and not resume:
+        if cfg.kind != "i2v":
+            raise ValueError(f"init_from starts an image-to-video model from a text-to-video one; got kind {cfg.kind!r}")
+        if isinstance(init_from, (str, Path)):
+            from diffusers import DiffusionPipeline
+
+            init_from = DiffusionPipeline.from_pretrained(init_from)
+        init_from_t2v(model, Denoiser(init_from.text_encoder, init_from.transformer))
     resume_from = _load_state(Path(resume) / "training_state", model, cfg) if resume else None
     losses = list(resume_from["losses"]) if resume_from else []
 
@@ -417,6 +442,9 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     p.add_argument("--eval", type=int, default=0, help="held-out clips to evaluate after training (84 = all)")
     p.add_argument("--ship", type=Path, default=None,
                    help="ship into this data/models/ folder, only if --eval 84 meets the issue's bars")
+    if kind == "i2v":
+        p.add_argument("--init-from", type=Path, default=None,
+                       help="a trained text-to-video pipeline folder to start from (zero-initialised image channels)")
     p.add_argument("--curve-clips", type=int, default=0,
                    help="t2v: held-out clips (10 sampler steps) scored at every checkpoint, for a learning curve")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -440,7 +468,8 @@ def _main(argv: list[str], kind: str) -> int:
                           "seconds": round(time.perf_counter() - t0, 1)})
             print(json.dumps(curve[-1]), flush=True)
 
-    result = train(cfg, vae=vae, out=args.out, resume=args.resume, on_checkpoint=measure)
+    result = train(cfg, vae=vae, out=args.out, resume=args.resume, on_checkpoint=measure,
+                   init_from=getattr(args, "init_from", None))
     seconds = time.perf_counter() - t0
     summary = {"kind": kind, "steps": cfg.steps, "seconds": round(seconds, 1),
                "final_loss_mean_last_100": sum(result.losses[-100:]) / max(1, len(result.losses[-100:]))}

@@ -167,3 +167,15 @@ def test_evaluation_scores_a_perfect_generator_as_perfect_and_a_blank_one_as_zer
     monkeypatch.setattr(t2v, "animate", lambda pipe, image, caption, **_: torch.zeros(17, 3, 64, 64))
     report = tt.evaluate_i2v(None, num=2, progress=False)
     assert report["psnr_ok"] == 0.0 and report["kept"] == 0.0
+
+
+def test_image_to_video_can_start_from_a_text_to_video_model():
+    a = tt.new_denoiser("t2v", 4, seed=1, **SIZES)
+    b = tt.init_from_t2v(tt.new_denoiser("i2v", 4, seed=2, **SIZES), a)
+    g = torch.Generator().manual_seed(0)
+    x, image = torch.randn(2, 5, 4, 8, 8, generator=g), torch.randn(2, 5, 4, 8, 8, generator=g)
+    t, ids = torch.tensor([10, 900]), torch.randint(3, 20, (2, 16), generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(b(x, t, ids, image), a(x, t, ids))  # image channels start at zero weight
+        fresh = tt.new_denoiser("i2v", 4, seed=2, **SIZES)
+        assert not torch.allclose(fresh(x, t, ids, image), a(x, t, ids), atol=1e-3)
