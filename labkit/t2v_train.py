@@ -49,8 +49,16 @@ from tqdm.auto import tqdm
 
 from . import OUTPUTS_DIR
 from .models import TEXT_LENGTH, shapes_tokenizer
-from .t2v import NUM_FRAMES, SIZE, SIZES, cogvideox_scheduler, default_vae, new_text_encoder, new_transformer
-from .t2v import vae_scale
+from .t2v import (
+    NUM_FRAMES,
+    SIZE,
+    SIZES,
+    cogvideox_scheduler,
+    default_vae,
+    new_text_encoder,
+    new_transformer,
+    vae_scale,
+)
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
            "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "guidance_sweep", "LiveLossPlot", "BARS",

@@ -25,8 +25,13 @@ def i2v_pipe(vae):
 
 
 def test_pipelines_are_assembled_from_the_real_classes(pipe, i2v_pipe, vae):
-    from diffusers import (AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXImageToVideoPipeline,
-                           CogVideoXPipeline, CogVideoXTransformer3DModel)
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDDIMScheduler,
+        CogVideoXImageToVideoPipeline,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+    )
     from transformers import T5EncoderModel
 
     assert type(pipe) is CogVideoXPipeline and type(i2v_pipe) is CogVideoXImageToVideoPipeline

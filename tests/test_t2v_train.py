@@ -123,7 +123,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(vae, cache, tmp_path
     resumed = tt.train(tt.TrainT2VConfig(steps=4, **cfg), vae=vae, cache=cache, resume=tmp_path / "ck",
                        progress=False)
     assert resumed.losses == full.losses and len(full.losses) == 4
-    for (name, p), q in zip(full.model.named_parameters(), resumed.model.parameters()):
+    for (name, p), q in zip(full.model.named_parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(p, q), name
     pipe = DiffusionPipeline.from_pretrained(tmp_path / "ck")  # checkpoints are pipelines
     assert type(pipe).__name__ == "CogVideoXImageToVideoPipeline"
