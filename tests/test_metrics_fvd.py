@@ -14,7 +14,7 @@ from labkit.metrics.fvd import fvd, prepare_videos, sample_frames
 from labkit.metrics.i3d import I3DFeatures, InceptionI3d, load_i3d
 from labkit.metrics.swnet import DEFAULT_PATH
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # on a busy shared 2-core machine one thread was ~3x faster (measured)
 
 
 class ColourMotionFeatures:
@@ -75,15 +75,17 @@ shipped = pytest.mark.skipif(not (DEFAULT_PATH / "model.safetensors").exists(), 
 
 
 @shipped
-def test_fvd_sw_grows_with_noise_and_blur():
-    from labkit.metrics.fvd import SWNetFeatures
+def test_fvd_sw_grows_with_blur_and_frame_shuffling():
+    # what SW-Net is trained on -- shapes (edges) and motion -- is what FVD-SW notices. It is nearly blind to
+    # additive noise (its 4x4 patch embedding averages noise out): see the content-bias section of notebook 07.
+    from labkit.metrics.fvd import SWNetFeatures, fvd_from_stats, load_reference_stats
 
-    feats = SWNetFeatures()
-    real, fake = clips(96, seed=0), clips(96, seed=1)
+    feats, ref = SWNetFeatures(), load_reference_stats()
+    fake = clips(48, seed=5)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FewSamplesWarning)  # 96 < 128 dims: fine for a monotonicity check
-        for kind in ("noise", "blur"):
-            values = [fvd(real, corrupt(fake, kind, s), features=feats).value for s in (0.0, 0.3, 1.0)]
+        warnings.simplefilter("ignore", FewSamplesWarning)  # 48 < 128 dims: biased, but the bias is the same
+        for kind in ("blur", "shuffle"):
+            values = [fvd_from_stats(ref, corrupt(fake, kind, s), feats).value for s in (0.0, 0.5, 1.0)]
             assert values[0] < values[1] < values[2], (kind, values)
 
 
@@ -95,8 +97,9 @@ def test_fvd_sw_against_shipped_reference_stats():
     assert ref.meta["split"] == "test" and ref.meta["num_videos"] >= 512 and ref.sigma.shape == (128, 128)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewSamplesWarning)
-        clean, noisy = fvd_sw(clips(64, seed=2)), fvd_sw(corrupt(clips(64, seed=2), "noise", 1.0))
-    assert clean.metric == "FVD-SW" and clean.value < noisy.value
+        clean, stutter = fvd_sw(clips(48, seed=2)), fvd_sw(corrupt(clips(48, seed=2), "drop_repeat", 1.0))
+    assert clean.metric == "FVD-SW" and clean.num_real == ref.meta["num_videos"] and clean.num_fake == 48
+    assert stutter.value > 3 * clean.value
     with pytest.raises(ValueError, match="17 frames at 64x64"):
         fvd_sw(clips(4)[:, :16])
 

@@ -4,7 +4,7 @@ Taught in ``07_metric_evaluation`` (and used by ``01_latent_compression`` for VA
 
 Both need a *reference* video: they measure how close a reconstruction is to its original, frame by frame, and
 know nothing about motion. A video is treated as a stack of ``F`` (or ``B * F``) images; the per-frame values are
-averaged. ``data_range`` is 1 (videos are in [0, 1]).
+averaged (SSIM) or pooled (PSNR's MSE). ``data_range`` is 1 (videos are in [0, 1]).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ def _frames(preds, target) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def psnr(preds, target) -> float:
-    """Mean per-frame PSNR in dB between two clips ``(F, C, H, W)`` or batches ``(B, F, C, H, W)`` in [0, 1].
+    """PSNR in dB between two clips ``(F, C, H, W)`` or batches ``(B, F, C, H, W)`` in [0, 1]:
+    ``10 log10(1 / MSE)`` with the MSE over every pixel of every frame
+    (``torchmetrics.functional.image.peak_signal_noise_ratio``, ``data_range=1``).
 
-    ``10 log10(1 / MSE)`` per frame (``torchmetrics.functional.image.peak_signal_noise_ratio`` with
-    ``dim=(1, 2, 3)``), then averaged over frames. Identical frames give ``inf``.
+    One MSE for the whole video, not a mean of per-frame PSNRs: a single identical frame would make that mean
+    ``inf``. Identical videos give ``inf``.
     """
     p, t = _frames(preds, target)
-    return float(peak_signal_noise_ratio(p, t, data_range=1.0, dim=(1, 2, 3), reduction="elementwise_mean"))
+    return float(peak_signal_noise_ratio(p, t, data_range=1.0))
 
 
 def ssim(preds, target) -> float:
