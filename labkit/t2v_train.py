@@ -61,7 +61,7 @@ from .t2v import (
 )
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
-           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "guidance_sweep", "LiveLossPlot", "BARS",
+           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep", "LiveLossPlot", "BARS",
            "bars_problem",
            "main_t2v", "main_i2v"]
 
@@ -365,6 +365,23 @@ def evaluate_t2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4
     report["bar"] = sum(r["count_correct"] and all(o[a] for o in r["objects"] for a in ("color", "shape", "direction"))
                         for r in report["results"]) / num
     report["videos"], report["captions"] = videos, captions
+    return report
+
+
+def vae_ceiling(vae, num: int = 84, seed: int = 0, progress: bool = True) -> dict:
+    """The best adherence any denoiser can reach through ``vae``: the same evaluation as :func:`evaluate_t2v`
+    on the VAE's *reconstructions* of held-out clips (posterior mean), plus their PSNR in dB."""
+    from .data import ShapesWorld
+    from .metrics import adherence_report, psnr
+    from .vae import reconstruct
+
+    world = ShapesWorld("test", length=max(num, 84), seed=seed)
+    clips = [world[i] for i in _spread(num)]
+    recons = [reconstruct(vae, v) for v, _, _ in tqdm(clips, desc="reconstruct", disable=not progress, leave=False)]
+    report = adherence_report(recons, [c for _, c, _ in clips])
+    report["bar"] = sum(r["count_correct"] and all(o[a] for o in r["objects"] for a in ("color", "shape", "direction"))
+                        for r in report["results"]) / num
+    report["psnr"] = sum(psnr(r, v) for r, (v, _, _) in zip(recons, clips, strict=True)) / num
     return report
 
 

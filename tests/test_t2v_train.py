@@ -179,3 +179,13 @@ def test_image_to_video_can_start_from_a_text_to_video_model():
         torch.testing.assert_close(b(x, t, ids, image), a(x, t, ids))  # image channels start at zero weight
         fresh = tt.new_denoiser("i2v", 4, seed=2, **SIZES)
         assert not torch.allclose(fresh(x, t, ids, image), a(x, t, ids), atol=1e-3)
+
+
+def test_vae_ceiling_scores_reconstructions(monkeypatch, vae):
+    import labkit.vae
+
+    monkeypatch.setattr(labkit.vae, "reconstruct", lambda vae, video: video.clone())  # a perfect VAE
+    report = tt.vae_ceiling(vae, 4, progress=False)
+    assert report["bar"] == 1.0 and report["psnr"] == float("inf")
+    monkeypatch.setattr(labkit.vae, "reconstruct", lambda vae, video: video * 0 + video.mean())  # a grey one
+    assert tt.vae_ceiling(vae, 2, progress=False)["bar"] == 0.0
