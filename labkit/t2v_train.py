@@ -21,7 +21,10 @@ The rest of the recipe:
 
 - **latent cache**: clips are encoded once with the 3D VAE; the posterior mean and std (of the clip and of its
   first frame alone, as the image-to-video pipeline encodes it) go to a safetensors file under
-  ``outputs/cache/t2v/``; training samples ``(mean + std * n) * scaling_factor`` like the pipelines do;
+  ``outputs/cache/t2v/``. The clean latents are ``mean * scaling_factor`` by default (``posterior="sample"``:
+  ``(mean + std * n) * scaling_factor`` as CogVideoX trains): the course's tiny 3D VAE has a posterior std near
+  1 in every channel, so a sample would bury the clip's signal in noise, while its decoder reads means best.
+  The image-to-video conditioning is always a posterior *sample*, because that is what the pipeline feeds;
 - **classifier-free-guidance dropout**: a caption is replaced by ``""`` with probability ``cfg_dropout`` --
   ``""`` is exactly the pipelines' default negative prompt, i.e. the unconditional branch at sampling time
   (image-to-video keeps the image latents in both branches, as the pipeline does);
@@ -197,6 +200,7 @@ class TrainT2VConfig:
     num_clips: int = 1024
     seed: int = 0
     checkpoint_every: int = 500
+    posterior: str = "mean"  # clean latents x0: the VAE posterior "mean" or a "sample" (CogVideoX samples)
     width: int = SIZES["width"]
     layers: int = SIZES["layers"]
     text_width: int = SIZES["text_width"]
@@ -207,7 +211,8 @@ def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: fl
     """Everything random about step ``step``, from a generator seeded by ``(seed, step)``."""
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     idx = torch.randint(len(cache), (cfg.batch,), generator=g)
-    x0 = (cache.mean[idx] + cache.std[idx] * torch.randn(cache.mean[idx].shape, generator=g)) * scale
+    draw = torch.randn(cache.mean[idx].shape, generator=g)  # drawn either way: same stream for both settings
+    x0 = (cache.mean[idx] + (cache.std[idx] * draw if cfg.posterior == "sample" else 0)) * scale
     drop = torch.rand(cfg.batch, generator=g) < cfg.cfg_dropout
     out = {"x0": x0, "ids": torch.where(drop[:, None], empty, ids[idx]),
            "t": torch.randint(0, 1000, (cfg.batch,), generator=g), "noise": torch.randn(x0.shape, generator=g)}
@@ -293,6 +298,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
 
     if cfg.kind not in ("t2v", "i2v"):
         raise ValueError(f"expected kind 't2v' or 'i2v', got {cfg.kind!r}")
+    if cfg.posterior not in ("mean", "sample"):
+        raise ValueError(f"expected posterior 'mean' or 'sample', got {cfg.posterior!r}")
     if not 0.0 <= cfg.cfg_dropout < 1.0:
         raise ValueError(f"expected cfg_dropout in [0, 1), got {cfg.cfg_dropout}")
     vae = vae if vae is not None else default_vae()
@@ -461,6 +468,8 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     for name in ("steps", "batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "seed",
                  "checkpoint_every", "width", "layers", "text_width"):
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
+    p.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
+                   help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
     p.add_argument("--out", type=Path, default=OUTPUTS_DIR / "models" / f"tiny-{kind}",
                    help="checkpoint folder (default outputs/models/tiny-KIND; trial runs stay out of data/)")
     p.add_argument("--resume", type=Path, default=None, help="a checkpoint folder written by an earlier run")

@@ -189,3 +189,17 @@ def test_vae_ceiling_scores_reconstructions(monkeypatch, vae):
     assert report["bar"] == 1.0 and report["psnr"] == float("inf")
     monkeypatch.setattr(labkit.vae, "reconstruct", lambda vae, video: video * 0 + video.mean())  # a grey one
     assert tt.vae_ceiling(vae, 2, progress=False)["bar"] == 0.0
+
+
+def test_clean_latents_are_the_posterior_mean_or_a_sample(cache):
+    tok = t2v.shapes_tokenizer()
+    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+    mean = tt._batch(cache, ids, empty, 2.0, tt.TrainT2VConfig(batch=3), 5)
+    g = torch.Generator().manual_seed(5)  # seed 0 * 1_000_003 + step 5
+    idx = torch.randint(len(cache), (3,), generator=g)
+    torch.testing.assert_close(mean["x0"], cache.mean[idx] * 2.0)
+    sample = tt._batch(cache, ids, empty, 2.0, tt.TrainT2VConfig(batch=3, posterior="sample"), 5)
+    torch.testing.assert_close(sample["t"], mean["t"])  # same random stream otherwise
+    assert (sample["x0"] - mean["x0"]).abs().mean() > 0.1
+    with pytest.raises(ValueError, match="posterior"):
+        tt.train(tt.TrainT2VConfig(posterior="mode"), vae=None, cache=cache)
