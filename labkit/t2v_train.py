@@ -496,7 +496,8 @@ def _main(argv: list[str], kind: str) -> int:
     curve = []
 
     def measure(model, step):  # adherence on the way: a few held-out clips, fewer sampler steps
-        if args.curve_clips and cfg.kind == "t2v":
+        if args.curve_clips and cfg.kind == "t2v" and not (curve and curve[-1]["step"] == step):  # fit saves
+            # the last step twice when it is also a checkpoint step
             r = evaluate_t2v(as_pipeline(model, vae, "t2v"), args.curve_clips, steps=10, progress=False)
             curve.append({"step": step, "bar": r["bar"], **{a: r[a] for a in ("color", "shape", "direction")},
                           "seconds": round(time.perf_counter() - t0, 1)})
