@@ -279,7 +279,7 @@ def _new_text(seed: int) -> CaptionEncoder:
     return CaptionEncoder()
 
 
-def train_motion_adapter(image: ImageDenoiser, steps: int = 600, batch: int = 4, lr: float = 1e-3, seed: int = 0,
+def train_motion_adapter(image: ImageDenoiser, steps: int = 900, batch: int = 3, lr: float = 2e-3, seed: int = 0,
                          causal_fraction: float = 0.5, progress: bool = True):
     """Train only the motion modules of the inflated ``image`` model on clips ``(B, NUM_FRAMES, 3, S, S)``.
     Each step uses causal temporal attention with probability ``causal_fraction``."""
@@ -350,7 +350,7 @@ def train_image_unet_main(argv: list[str]) -> int:
 
 def train_motion_adapter_main(argv: list[str]) -> int:
     """``labkit train motion-adapter [--image DIR --steps N --batch B --lr LR --seed S --out DIR]``."""
-    p_defaults = {"steps": 600, "batch": 4, "lr": 1e-3, "seed": 0, "causal_fraction": 0.5,
+    p_defaults = {"steps": 900, "batch": 3, "lr": 2e-3, "seed": 0, "causal_fraction": 0.5,
                   "image": str(IMAGE_MODEL_DIR)}
     args = _args(argv, p_defaults, "motion-adapter")
     args._argv = argv
