@@ -13,6 +13,7 @@ import io
 import torch
 
 from ..attention import PRODUCTION_PRESETS, cost_table
+from . import control_panel
 
 __all__ = ["cost_html", "cost_panel", "query_attention_html", "attention_map_panel"]
 
@@ -124,14 +125,4 @@ def attention_map_panel(maps: torch.Tensor, video: torch.Tensor):
     controls = {"frame": w.IntSlider(value=f // 2, min=0, max=f - 1, description="query frame"),
                 "y": w.IntSlider(value=h // 2, min=0, max=h - 1, description="query y"),
                 "x": w.IntSlider(value=wd // 2, min=0, max=wd - 1, description="query x")}
-    view = w.HTML()
-
-    def update(_change=None) -> None:
-        view.value = query_attention_html(maps, video, **{k: c.value for k, c in controls.items()})
-
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    panel = w.VBox([w.HBox(list(controls.values())), view])
-    panel.controls, panel.view = controls, view
-    return panel
+    return control_panel(controls, lambda values: query_attention_html(maps, video, **values))

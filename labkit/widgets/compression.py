@@ -11,6 +11,7 @@ import html
 
 from ..vae_eval import reconstruction_view
 from ..video import video_html
+from . import control_panel
 
 __all__ = ["CHUNK_OPTIONS", "view_html", "compression_panel"]
 
@@ -42,15 +43,4 @@ def compression_panel(vaes: dict, clips):
         "vae": w.Dropdown(options=list(vaes), value=next(iter(vaes)), description="VAE"),
         "chunk": w.Dropdown(options=list(CHUNK_OPTIONS), value=None, description="decode chunk"),
     }
-    view = w.HTML()
-
-    def update(_change=None) -> None:
-        vae, clip = vaes[controls["vae"].value], clips[controls["clip"].value]
-        view.value = view_html(vae, clip, controls["chunk"].value)
-
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    panel = w.VBox([w.HBox(list(controls.values())), view])
-    panel.controls, panel.view = controls, view
-    return panel
+    return control_panel(controls, lambda v: view_html(vaes[v["vae"]], clips[v["clip"]], v["chunk"]))

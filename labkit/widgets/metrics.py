@@ -12,6 +12,7 @@ from ..data import ShapesWorld
 from ..metrics.corruptions import CORRUPTIONS, corrupt
 from ..metrics.evaluation import METRICS, clip_metrics
 from ..video import video_html
+from . import control_panel
 
 __all__ = ["corruption_metrics", "corruption_html", "corruption_lab"]
 
@@ -52,15 +53,4 @@ def corruption_lab(index: int = 0, embed=None):
                                   continuous_update=False),
         "index": w.IntSlider(value=index, min=0, max=83, description="test clip", continuous_update=False),
     }
-    view = w.HTML()
-
-    def update(_change=None) -> None:
-        values = {name: c.value for name, c in controls.items()}
-        view.value = corruption_html(**values, embed=embed)
-
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    panel = w.VBox([w.HBox(list(controls.values())), view])
-    panel.controls, panel.view = controls, view
-    return panel
+    return control_panel(controls, lambda values: corruption_html(**values, embed=embed))
