@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -125,7 +124,7 @@ def build_component(component: Component, device: str | torch.device = "meta") -
         return cls(config_cls)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _meta_stats(name: str) -> dict[str, tuple[int, int]]:
     """``{component: (parameters, largest leaf-module parameters)}`` on the meta device."""
     stats = {}

@@ -17,7 +17,6 @@ Taught in ``05_svd_cogvideox_inference``.
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -120,8 +119,9 @@ def _real_size_random(name: str, device, dtype):
     finally:
         torch.set_default_dtype(previous)
     scheduler_cfg = budgets.load_config(spec.scheduler)
-    import diffusers
     import json
+
+    import diffusers
 
     cls_name = json.loads((budgets.CONFIG_DIR / spec.scheduler).read_text())["_class_name"]
     parts["scheduler"] = getattr(diffusers, cls_name).from_config(scheduler_cfg)

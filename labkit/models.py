@@ -106,7 +106,11 @@ def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32)
     CLIP projection width, and ``projection_class_embeddings_input_dim = 3 * addition_time_embed_dim`` because
     SVD embeds three micro-conditions (fps, motion_bucket_id, noise_aug_strength).
     """
-    from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        UNetSpatioTemporalConditionModel,
+    )
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     clip_width, time_dim, latent_channels = 32, 32, 4

@@ -6,9 +6,20 @@ import pytest
 import torch
 
 from labkit import DATA_DIR
-from labkit.compression import (attention_matrix_bytes, compression_ratio, compression_table, decoded_frames, latent_frames,
-                                latent_shape, latent_tokens, latent_values, patch_tokens, production_configs,
-                                vae_geometry, video_values)
+from labkit.compression import (
+    attention_matrix_bytes,
+    compression_ratio,
+    compression_table,
+    decoded_frames,
+    latent_frames,
+    latent_shape,
+    latent_tokens,
+    latent_values,
+    patch_tokens,
+    production_configs,
+    vae_geometry,
+    video_values,
+)
 
 CONFIGS = DATA_DIR / "configs" / "vae"
 

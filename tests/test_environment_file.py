@@ -1,8 +1,8 @@
 """environment.yml must name the same packages as pyproject.toml (core + dev), so conda users get the same kit."""
 
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from labkit import PROJECT_ROOT

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from labkit import budgets, inference
+from labkit import inference
 
 
 def test_hub_id_without_local_copy_fails_fast_with_instructions(tmp_path, monkeypatch):

@@ -10,8 +10,20 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from labkit.data import ShapesWorld, compose_caption, make_clip
-from labkit.metrics import (CORRUPTIONS, FewSamplesWarning, corrupt, dynamic_degree, flicker, frame_consistency,
-                            frechet_distance, gaussian_stats, motion_smoothness, psnr, ssim, warping_error)
+from labkit.metrics import (
+    CORRUPTIONS,
+    FewSamplesWarning,
+    corrupt,
+    dynamic_degree,
+    flicker,
+    frame_consistency,
+    frechet_distance,
+    gaussian_stats,
+    motion_smoothness,
+    psnr,
+    ssim,
+    warping_error,
+)
 from labkit.metrics.corruptions import gaussian_blur
 
 torch.set_num_threads(2)

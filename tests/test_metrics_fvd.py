@@ -4,7 +4,6 @@ with the shipped SW-Net, the I3D architecture (pytorch-i3d names and shapes, ran
 import pickle
 import warnings
 
-import numpy as np
 import pytest
 import torch
 

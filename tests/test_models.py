@@ -1,6 +1,5 @@
 """Tiny pipelines from real diffusers/transformers classes (labkit.models)."""
 
-import pytest
 import torch
 
 from labkit import models

@@ -2,12 +2,22 @@
 
 import pytest
 import torch
-from einops import rearrange
 
 from labkit import DATA_DIR
 from labkit.compression import latent_shape
-from labkit.vae import (TILING_MEAN_TOLERANCE, TILING_TOLERANCE, check_vae_video, decode, encode, from_vae_layout, pad_frames,
-                        reconstruct, to_vae_layout, tiny_vae_2d, tiny_vae_3d)
+from labkit.vae import (
+    TILING_MEAN_TOLERANCE,
+    TILING_TOLERANCE,
+    check_vae_video,
+    decode,
+    encode,
+    from_vae_layout,
+    pad_frames,
+    reconstruct,
+    tiny_vae_2d,
+    tiny_vae_3d,
+    to_vae_layout,
+)
 from labkit.vae_eval import PeakTensorMemory, error_video, latent_grid, temporal_error
 
 SMALL = (8, 8, 8, 8)  # four blocks: still 8x spatial, a few thousand parameters
