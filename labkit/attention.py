@@ -29,6 +29,9 @@ The cost model (:func:`attention_cost`) counts the two matmuls of attention, ``Q
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -276,6 +279,22 @@ class Measurement:
     model: AttentionCost
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null: torch's profiler prints two log lines per use from C++, which would
+    bury a notebook's (and ``labkit run``'s) output under hundreds of lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _peak_bytes(fn) -> int:
     """Peak net allocation during ``fn()``: CUDA allocator stats, or the CPU profiler's memory events."""
     if torch.cuda.is_available():
@@ -287,7 +306,7 @@ def _peak_bytes(fn) -> int:
         return torch.cuda.max_memory_allocated() - before
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
                     key=lambda e: e.start_ns())
