@@ -260,13 +260,18 @@ def compare_initial_noise(generate: Callable[[torch.Tensor], torch.Tensor], shap
             video = generate(correlated_noise(shape, generator=torch.Generator().manual_seed(seed), **kwargs))
             for name, metric in metrics.items():
                 values[name].append(float(metric(video)))
-        row = {"noise": label, "n": len(seeds)}
-        for name, vals in values.items():
-            v = torch.tensor(vals, dtype=torch.float64)
-            row[name] = float(v.mean())
-            row[f"{name} se"] = float(v.std() / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
-        rows.append(row)
+        rows.append({"noise": label, "n": len(seeds), **_mean_and_se(values)})
     return rows
+
+
+def _mean_and_se(values: dict[str, list[float]]) -> dict[str, float]:
+    """``{name: mean, "name se": standard error}`` over the seeds of each measured metric."""
+    row = {}
+    for name, vals in values.items():
+        v = torch.tensor(vals, dtype=torch.float64)
+        row[name] = float(v.mean())
+        row[f"{name} se"] = float(v.std() / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
+    return row
 
 
 def correlation_demo(alpha: float, kind: str = "mixed", num_frames: int = 8, size: int = 32, draws: int = 8,
@@ -307,12 +312,8 @@ def steps_vs_quality(generate: Callable[[str, int, int], torch.Tensor], samplers
                 video = generate(sampler, n, seed)
                 for name, metric in metrics.items():
                     values[name].append(float(metric(video)))
-            row = {"sampler": sampler, "steps": n, "seconds per video": (time.perf_counter() - start) / len(seeds)}
-            for name, vals in values.items():
-                v = torch.tensor(vals, dtype=torch.float64)
-                row[name] = float(v.mean())
-                row[f"{name} se"] = float(v.std() / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
-            rows.append(row)
+            seconds = (time.perf_counter() - start) / len(seeds)
+            rows.append({"sampler": sampler, "steps": n, "seconds per video": seconds, **_mean_and_se(values)})
     return rows
 
 

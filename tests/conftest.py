@@ -58,3 +58,22 @@ def clip():
     from labkit.data import make_clip
 
     return make_clip("a red circle moving right", seed=1)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One CPU thread for a module: on a busy 2-core machine two threads made tiny models ~20x slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_vae():
+    """A randomly initialised tiny causal 3D VAE (4 latent channels), the stand-in for pipeline tests."""
+    from labkit.vae import tiny_vae_3d
+
+    return tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))

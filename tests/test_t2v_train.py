@@ -7,14 +7,13 @@ import torch
 
 from labkit import t2v
 from labkit import t2v_train as tt
-from labkit.vae import tiny_vae_3d
 
 SIZES = {"width": 32, "layers": 1, "text_width": 32}
 
 
 @pytest.fixture(scope="module")
-def vae():
-    return tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))
+def vae(tiny_vae):
+    return tiny_vae
 
 
 @pytest.fixture(scope="module")
