@@ -292,8 +292,6 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
     ``on_checkpoint(ema_model, step)`` is called at each checkpoint (e.g. to measure adherence on the way).
     ``init_from``: (i2v only) a text-to-video pipeline or folder to start from (:func:`init_from_t2v`).
     """
-    from torch.optim.optimizer import register_optimizer_step_post_hook
-
     from .train import TrainConfig, fit
 
     if cfg.kind not in ("t2v", "i2v"):
@@ -328,25 +326,18 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
         losses.append(float(loss.detach()))
         return loss
 
-    captured = {}
-    hook = register_optimizer_step_post_hook(
-        lambda opt, *_: captured.__setitem__("optimizer", opt))  # fit keeps its AdamW private; resume needs it
-
-    def save(ema_model, step):
+    def checkpoint(ema_model, step, optimizer):
         if on_checkpoint is not None:
             on_checkpoint(ema_model, step)
         if out is None:
             return
         save_pipeline(ema_model, vae, cfg.kind, Path(out))
-        _save_state(Path(out) / "training_state", model, ema_model, captured["optimizer"], step, losses, cfg)
+        _save_state(Path(out) / "training_state", model, ema_model, optimizer, step, losses, cfg)
 
     config = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, ema_decay=cfg.ema_decay, seed=cfg.seed,
                          checkpoint_every=cfg.checkpoint_every, log_every=10, progress=progress)
-    try:
-        result = fit(model, itertools.repeat(None), loss_fn, config, save=save, resume_from=resume_from, on_log=on_log)
-    finally:
-        hook.remove()
-    return result
+    return fit(model, itertools.repeat(None), loss_fn, config, resume_from=resume_from, on_log=on_log,
+               checkpoint=checkpoint)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -102,13 +102,16 @@ class TrainResult:
 
 def fit(model: torch.nn.Module, batches: Iterator, loss_fn: Callable, config: TrainConfig,
         params=None, save: Callable[[torch.nn.Module, int], None] | None = None,
-        resume_from: dict | None = None, on_log: Callable[[int, list[float]], None] | None = None) -> TrainResult:
+        resume_from: dict | None = None, on_log: Callable[[int, list[float]], None] | None = None,
+        checkpoint: Callable[[torch.nn.Module, int, torch.optim.Optimizer], None] | None = None) -> TrainResult:
     """Train ``model`` for ``config.steps`` steps on an endless iterator of ``batches``.
 
     - ``loss_fn(model, batch, step)`` returns a scalar loss tensor;
     - ``params``: the parameters to train (default all that require grad; e.g. only temporal layers);
     - ``save(model, step)`` is called every ``checkpoint_every`` steps and at the end, with the EMA model
-      when EMA is on; ``resume_from`` is a state from :func:`training_state` to continue a run;
+      when EMA is on; ``checkpoint(model, step, optimizer)`` is called at the same moments and also gets the
+      optimizer, for a run that saves its own resumable state; ``resume_from`` continues a run: a dict with the
+      ``"optimizer"`` state dict, the ``"step"`` reached, the ``"losses"`` so far and optionally the ``"ema"`` state;
     - ``on_log(step, losses)`` is called every ``log_every`` steps (a notebook's live loss plot).
     """
     from tqdm.auto import tqdm
@@ -125,6 +128,13 @@ def fit(model: torch.nn.Module, batches: Iterator, loss_fn: Callable, config: Tr
         start, losses = resume_from["step"], list(resume_from["losses"])
         if ema is not None and "ema" in resume_from:
             ema.model.load_state_dict(resume_from["ema"])
+
+    def _checkpoint(m: torch.nn.Module, step: int) -> None:
+        if save is not None:
+            save(m, step)
+        if checkpoint is not None:
+            checkpoint(m, step, opt)
+
     model.train()
     t0 = time.perf_counter()
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not config.progress,
@@ -147,14 +157,11 @@ def fit(model: torch.nn.Module, batches: Iterator, loss_fn: Callable, config: Tr
             bar.set_postfix(loss=f"{np.mean(losses[-config.log_every:]):.4f}")
             if on_log is not None:
                 on_log(step + 1, losses)
-        if save is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
-            save(ema.model if ema else model, step + 1)
+        if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+            _checkpoint(ema.model if ema else model, step + 1)
     model.eval()
     final = ema.model if ema is not None else model
-    if save is not None:
-        save(final, config.steps)
-    fit.last_state = {"optimizer": opt.state_dict(), "step": config.steps, "losses": losses,
-                      **({"ema": ema.model.state_dict()} if ema else {})}
+    _checkpoint(final, config.steps)
     return TrainResult(final, losses, time.perf_counter() - t0, config.steps - start)
 
 
@@ -199,7 +206,3 @@ def run_trainer(kind: str, argv: list[str]) -> int:
         print(f"`labkit train {kind}` is not available in this version of the course yet", file=sys.stderr)
         return 2
     return int(getattr(module, func_name)(argv) or 0)
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)
