@@ -5,8 +5,9 @@ Every notebook has exactly one cell tagged ``parameters`` whose lines are annota
     SMOKE: bool = False  # tiny settings for CI: a run of a minute or two
     NUM_FRAMES: int = 17  # frames per clip (4k+1)
 
-Cells whose source contains ``# NBVAL_CHECK_OUTPUT`` are *fact cells*: deterministic outputs kept in the
-committed notebook and checked by ``pytest --nbval-lax``. All other outputs are stripped before committing.
+Cells whose source contains ``# NBVAL_CHECK_OUTPUT`` (and that carry nbval's ``nbval-check-output`` tag, which
+:func:`strip_outputs` adds) are *fact cells*: deterministic outputs kept in the committed notebook and checked by
+``pytest --nbval-lax``. All other outputs are stripped before committing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["Parameter", "read_parameters", "convert_value", "coerce_parameters",
            "strip_outputs", "output_violations"]
 
 FACT_MARK = "# NBVAL_CHECK_OUTPUT"
+FACT_TAG = "nbval-check-output"
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str, "list": list, "dict": dict}
 
 
@@ -97,6 +99,12 @@ def is_fact_cell(cell) -> bool:
 def strip_outputs(nb) -> nbformat.NotebookNode:
     """Remove outputs and execution counts from every code cell except fact cells (in place; returns nb)."""
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in code_cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if is_fact_cell(cell) and FACT_TAG not in tags:
+            tags.append(FACT_TAG)
+        if not tags:
+            del cell.metadata["tags"]
     for number, cell in enumerate(code_cells, start=1):
         # nbval refuses a cell with outputs but no execution count: fact cells keep a stable count
         cell.execution_count = number if is_fact_cell(cell) and cell.outputs else None
@@ -118,6 +126,8 @@ def output_violations(notebook) -> list[str]:
             continue
         if is_fact_cell(cell) and not cell.outputs:
             problems.append(f"cell {i}: fact cell has no stored output (run tools/nbfacts.py)")
+        if is_fact_cell(cell) and FACT_TAG not in cell.metadata.get("tags", []):
+            problems.append(f"cell {i}: fact cell lacks the {FACT_TAG!r} tag (run tools/nbfacts.py)")
         if not is_fact_cell(cell) and cell.outputs:
             problems.append(f"cell {i}: has outputs but is not a fact cell")
     return problems

@@ -61,7 +61,7 @@ def test_coerce_rejects_unknown_names_listing_the_known_ones():
 
 
 def test_strip_outputs_keeps_only_fact_cells(tmp_path):
-    fact = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)")
+    fact = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)", metadata={"tags": ["nbval-check-output"]})
     other = nbformat.v4.new_code_cell("print(2)")
     for cell, text in ((fact, "1\n"), (other, "2\n")):
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
@@ -73,7 +73,11 @@ def test_strip_outputs_keeps_only_fact_cells(tmp_path):
     nbtools.strip_outputs(nb)
     nbformat.write(nb, path)
     assert nbtools.output_violations(path) == []
+    assert nb.cells[1].metadata["tags"] == ["nbval-check-output"] and "tags" not in nb.cells[2].metadata
     assert nb.cells[1].outputs and not nb.cells[2].outputs and nb.cells[1].execution_count == 2 and nb.cells[2].execution_count is None
+    nb.cells[1].metadata["tags"] = []
+    nbformat.write(nb, path)
+    assert "lacks the 'nbval-check-output' tag" in nbtools.output_violations(path)[0]
     nb.cells[1].outputs = []
     nbformat.write(nb, path)
     assert "fact cell has no stored output" in nbtools.output_violations(path)[0]
