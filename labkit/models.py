@@ -99,12 +99,17 @@ def tiny_cogvideox_components(seed: int = 0, width: int = 32, layers: int = 2, v
             "vae": vae.eval(), "scheduler": scheduler}
 
 
-def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32), vae_channels=(32, 32)) -> dict:
+def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32), vae_channels=(32, 32),
+                        unet_layers: int = 2, attention_levels: tuple[int, ...] | None = None) -> dict:
     """Components of a tiny ``StableVideoDiffusionPipeline`` (random weights, seeded per component).
 
-    Sizes follow diffusers' own SVD test (32 channels: the smallest its GroupNorm(32) allows); dependent sizes are derived: the UNet's ``cross_attention_dim`` is the
-    CLIP projection width, and ``projection_class_embeddings_input_dim = 3 * addition_time_embed_dim`` because
-    SVD embeds three micro-conditions (fps, motion_bucket_id, noise_aug_strength).
+    Sizes follow diffusers' own SVD test (32 channels: the smallest its GroupNorm(32) allows); dependent sizes are
+    derived: the UNet's ``cross_attention_dim`` is the CLIP projection width, and
+    ``projection_class_embeddings_input_dim = 3 * addition_time_embed_dim`` because SVD embeds three
+    micro-conditions (fps, motion_bucket_id, noise_aug_strength). ``unet_layers`` is ``layers_per_block``;
+    ``attention_levels`` the UNet levels with (cross-)attention blocks (default: all but the deepest, as SVD);
+    the trained tiny SVD (:mod:`labkit.svd_train`) keeps attention off the full-resolution level, which halves a
+    training step on the CPU.
     """
     from diffusers import (
         AutoencoderKLTemporalDecoder,
@@ -115,13 +120,14 @@ def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32)
 
     clip_width, time_dim, latent_channels = 32, 32, 4
     levels = len(unet_channels)
+    attention_levels = range(levels - 1) if attention_levels is None else attention_levels
+    down = tuple(("CrossAttn" if i in attention_levels else "") + "DownBlockSpatioTemporal" for i in range(levels))
+    up = tuple(("CrossAttn" if i in attention_levels else "") + "UpBlockSpatioTemporal" for i in reversed(range(levels)))
     torch.manual_seed(seed)
     unet = UNetSpatioTemporalConditionModel(
-        block_out_channels=tuple(unet_channels), layers_per_block=2, sample_size=8,
+        block_out_channels=tuple(unet_channels), layers_per_block=unet_layers, sample_size=8,
         in_channels=2 * latent_channels,  # noisy latents + the conditioning image's latents
-        out_channels=latent_channels,
-        down_block_types=("CrossAttnDownBlockSpatioTemporal",) * (levels - 1) + ("DownBlockSpatioTemporal",),
-        up_block_types=("UpBlockSpatioTemporal",) + ("CrossAttnUpBlockSpatioTemporal",) * (levels - 1),
+        out_channels=latent_channels, down_block_types=down, up_block_types=up,
         cross_attention_dim=clip_width, num_attention_heads=tuple(max(1, c // 16) for c in unet_channels),
         projection_class_embeddings_input_dim=3 * time_dim, addition_time_embed_dim=time_dim, num_frames=8)
     torch.manual_seed(seed)

@@ -1,0 +1,298 @@
+"""Training the tiny Stable Video Diffusion whose knobs mean something (``labkit train svd``).
+
+Taught in ``05_svd_cogvideox_inference`` (the micro-conditioning sweep).
+
+**The world.** A "knob world" built on the Shapes world (:mod:`labkit.data`): one coloured shape drifts to the
+**right** over a dark background (a fixed direction, so the first frame says everything but the speed). The world
+runs at :data:`WORLD_FPS` frames per second; its speed is set by ``motion_bucket_id`` (0 = static, linear up to
+:data:`MAX_SPEED` pixels per world frame at 255), and a clip at ``fps`` keeps every ``WORLD_FPS / fps``-th world
+frame (frame spacing). So the motion between two *video* frames is
+``MAX_SPEED * motion_bucket_id / 255 * WORLD_FPS / fps`` pixels (:func:`expected_motion`): more bucket, more
+motion; more fps, less motion per frame.
+
+**The objective is the pipeline's own sampler.** ``StableVideoDiffusionPipeline`` samples with
+``EulerDiscreteScheduler`` (``prediction_type="v_prediction"``, ``timestep_type="continuous"``): the latents are
+``x = x0 + sigma * eps``; the UNet sees ``c_in * x`` with ``c_in = 1 / sqrt(sigma^2 + 1)``
+(``scale_model_input``) and the timestep ``c_noise = 0.25 * ln(sigma)``; ``step`` reads the output ``F`` as
+``x0_hat = c_skip * x + c_out * F`` with ``c_skip = 1 / (sigma^2 + 1)``, ``c_out = -sigma / sqrt(sigma^2 + 1)``
+(EDM preconditioning, Karras et al. 2022, with sigma_data = 1). Solving for the ``F`` that gives ``x0`` exactly:
+``target = (x0 - c_skip x) / c_out = (eps - sigma x0) / sqrt(sigma^2 + 1)``; MSE on ``F`` is EDM's weighting.
+``ln sigma ~ N(0.5, 1.6)`` (SVD shifts EDM's sigma distribution towards noise), clipped to the scheduler's
+[0.002, 700]. The conditioning is built by the pipeline's own methods: the CLIP embedding of the clean first frame
+(``pipe._encode_image``), the VAE latent **mode** of the noise-augmented first frame (unscaled, as the pipeline
+concatenates it), ``added_time_ids = [fps - 1, motion_bucket_id, noise_aug_strength]`` (the pipeline subtracts 1
+from fps). With probability ``cfg_dropout`` both image conditions are zeroed: exactly the pipeline's
+unconditional branch for classifier-free guidance.
+
+**Components.** The UNet and the ``AutoencoderKLTemporalDecoder`` come from :func:`labkit.models.tiny_svd_components`.
+The VAE is made cheap by design: two levels (2x spatial, 32x32 frames -> 4x16x16 latents), trained first for a
+few hundred steps (MSE + a small KL), then frozen; its ``scaling_factor`` is set so the clean latents have unit
+standard deviation. The CLIP image encoder stays a tiny **random, frozen** ``CLIPVisionModelWithProjection``: the
+image reaches the UNet mainly through the concatenated latent. Only the UNet is trained after stage 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import COLORS, SHAPES, ObjectTruth, _render
+
+__all__ = ["WORLD_FPS", "FPS_VALUES", "MAX_SPEED", "SIZE", "NUM_FRAMES", "expected_motion", "knob_clip",
+           "edm_coefficients", "training_pair", "sample_sigmas", "build_pipeline", "train_vae_stage",
+           "train_unet_stage", "motion_vs_bucket", "is_monotone", "main"]
+
+WORLD_FPS = 24  # frames per second of the simulated world
+FPS_VALUES = (4, 6, 8, 12)  # the fps conditions seen in training: every 6th, 4th, 3rd, 2nd world frame
+MAX_SPEED = 0.45  # pixels per world frame at motion_bucket_id 255 (2.7 px per video frame at fps 4)
+SIZE, NUM_FRAMES = 32, 8  # frames are 32x32 (latents 16x16), 8 frames per clip
+AUG_MAX = 0.1  # noise_aug_strength is drawn from U[0, AUG_MAX] in training
+SIGMA_MIN, SIGMA_MAX = 0.002, 700.0  # the SVD-XT scheduler's sigma range
+
+
+def expected_motion(motion_bucket_id: float, fps: float) -> float:
+    """Pixels per video frame that the knob world moves at ``motion_bucket_id`` (0-255) and ``fps``."""
+    if not 0 <= motion_bucket_id <= 255 or fps <= 0:
+        raise ValueError(f"expected 0 <= motion_bucket_id <= 255 and fps > 0, got {motion_bucket_id}, {fps}")
+    return MAX_SPEED * motion_bucket_id / 255 * WORLD_FPS / fps
+
+
+def knob_clip(seed: int, motion_bucket_id: float, fps: int, num_frames: int = NUM_FRAMES,
+              size: int = SIZE) -> torch.Tensor:
+    """A clip ``(F, 3, size, size)`` in [0, 1] of the knob world: one random shape drifting right at the speed the
+    knobs set. Positions are those of world frames ``0, k, 2k, ...`` with ``k = WORLD_FPS / fps``."""
+    step = expected_motion(motion_bucket_id, fps)
+    rng = np.random.default_rng(seed)
+    level = float(rng.uniform(0.0, 0.18))
+    background = tuple(float(v) for v in np.clip(level + rng.uniform(-0.03, 0.03, size=3), 0, 1))
+    color, shape = list(COLORS)[rng.integers(len(COLORS))], SHAPES[rng.integers(len(SHAPES))]
+    radius = float(rng.uniform(0.08, 0.11) * size)
+    reach = radius * (1.3 if shape == "triangle" else 1.0) + 1.0  # keep the whole shape inside the frame
+    travel = step * (num_frames - 1)
+    if travel > size - 2 * reach:
+        raise ValueError(f"motion {step:.2f} px/frame over {num_frames} frames does not fit a {size}px frame")
+    x0, y0 = rng.uniform(reach, size - reach - travel), rng.uniform(reach, size - reach)
+    t = np.arange(num_frames, dtype=np.float32)
+    positions = np.stack([x0 + step * t, np.full_like(t, y0)], axis=1).astype(np.float32)
+    obj = ObjectTruth(color, COLORS[color], shape, "right", f"{step:.3f} px/frame", radius, positions, (step, 0.0))
+    return torch.from_numpy(_render((obj,), background, num_frames, size))
+
+
+# ------------------------------------------------------------------------------------------------ objective
+def edm_coefficients(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(c_in, c_skip, c_out, c_noise)`` of ``EulerDiscreteScheduler`` with v-prediction, continuous timesteps."""
+    c_in = 1 / (sigma ** 2 + 1).sqrt()
+    return c_in, 1 / (sigma ** 2 + 1), -sigma * c_in, 0.25 * sigma.log()
+
+
+def training_pair(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor):
+    """``(unet_input, c_noise, target)``: ``x0``/``noise`` are ``(B, F, C, h, w)``, ``sigma`` is ``(B,)``.
+    A UNet output equal to ``target`` makes the scheduler's ``step`` see exactly ``x0``."""
+    s = sigma.view(-1, *([1] * (x0.ndim - 1)))
+    c_in, c_skip, c_out, _ = edm_coefficients(s)
+    x = x0 + s * noise
+    return c_in * x, 0.25 * sigma.log(), (x0 - c_skip * x) / c_out
+
+
+def sample_sigmas(n: int, generator: torch.Generator, mean: float = 0.5, std: float = 1.6) -> torch.Tensor:
+    """``n`` noise levels with ``ln sigma ~ N(mean, std)``, clipped to the scheduler's [0.002, 700]."""
+    log_sigma = mean + std * torch.randn(n, generator=generator)
+    return log_sigma.clamp(math.log(SIGMA_MIN), math.log(SIGMA_MAX)).exp()
+
+
+# ------------------------------------------------------------------------------------------------ model
+def build_pipeline(seed: int = 0):
+    """A fresh ``StableVideoDiffusionPipeline`` (random weights) from :func:`labkit.models.tiny_svd_components`:
+    a 3-level UNet of 32 channels, one layer per block, attention only at the middle (8x8 latent) level and the
+    mid block -- 0.43 s per training step of 8 clips at 1 thread, where attention at 16x16 costs 1.1 s."""
+    from diffusers import StableVideoDiffusionPipeline
+
+    from .models import tiny_svd_components
+
+    pipe = StableVideoDiffusionPipeline(**tiny_svd_components(seed, unet_channels=(32, 32, 32), unet_layers=1,
+                                                              attention_levels=(1,)))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _batch(rng: np.random.Generator, batch: int):
+    """Clips ``(B, F, 3, H, W)`` and their knobs: buckets in 0..255, fps from FPS_VALUES, aug in [0, AUG_MAX]."""
+    buckets = rng.integers(0, 256, size=batch)
+    fps = rng.choice(FPS_VALUES, size=batch)
+    aug = rng.uniform(0, AUG_MAX, size=batch)
+    seeds = rng.integers(0, 2**31, size=batch)
+    clips = torch.stack([knob_clip(int(s), int(b), int(f)) for s, b, f in zip(seeds, buckets, fps)])
+    return clips, buckets, fps, aug
+
+
+def _kl(posterior) -> torch.Tensor:
+    return 0.5 * (posterior.mean ** 2 + posterior.var - 1 - posterior.logvar).mean()
+
+
+def train_vae_stage(vae, steps: int = 300, batch: int = 4, lr: float = 2e-3, kl_weight: float = 1e-4,
+                    seed: int = 0, progress: bool = True):
+    """Stage 1: train the temporal-decoder VAE to reconstruct knob-world clips; returns ``fit``'s result."""
+    from .train import TrainConfig, fit
+
+    rng = np.random.default_rng(seed)
+
+    def batches():
+        while True:
+            yield _batch(rng, batch)[0]
+
+    def loss_fn(model, clips, step):
+        frames = clips.flatten(0, 1) * 2 - 1  # (B*F, 3, H, W) in [-1, 1]
+        posterior = model.encode(frames).latent_dist
+        recon = model.decode(posterior.sample(), num_frames=clips.shape[1]).sample
+        return torch.nn.functional.mse_loss(recon, frames) + kl_weight * _kl(posterior)
+
+    config = TrainConfig(steps=steps, lr=lr, warmup=20, seed=seed, progress=progress)
+    result = fit(vae.train(), batches(), loss_fn, config)
+    vae.eval().requires_grad_(False)
+    with torch.no_grad():
+        clips = _batch(np.random.default_rng(seed + 1), 16)[0]
+        std = vae.encode(clips.flatten(0, 1) * 2 - 1).latent_dist.mode().std()
+    vae.register_to_config(scaling_factor=float(1 / std))
+    return result
+
+
+@torch.no_grad()
+def _conditions(pipe, clips, buckets, fps, aug, rng_torch, cfg_dropout):
+    """x0 latents and the pipeline's conditioning for a batch (built with the pipeline's own methods)."""
+    from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
+        _resize_with_antialiasing,
+    )
+
+    B, F = clips.shape[:2]
+    x0 = pipe.vae.encode(clips.flatten(0, 1) * 2 - 1).latent_dist.mode() * pipe.vae.config.scaling_factor
+    x0 = x0.unflatten(0, (B, F))
+    first = torch.round(clips[:, 0] * 255) / 255  # the pipeline receives a uint8 PIL image
+    clip_in = (_resize_with_antialiasing(first * 2 - 1, (224, 224)) + 1) / 2
+    embeds = pipe._encode_image(clip_in, "cpu", 1, False)  # (B, 1, D)
+    aug_t = torch.as_tensor(aug, dtype=torch.float32)
+    noisy = first * 2 - 1 + aug_t.view(-1, 1, 1, 1) * torch.randn(first.shape, generator=rng_torch)
+    image_latents = pipe.vae.encode(noisy).latent_dist.mode()  # unscaled, as the pipeline concatenates it
+    keep = (torch.rand(B, generator=rng_torch) >= cfg_dropout).float()
+    embeds, image_latents = embeds * keep.view(-1, 1, 1), image_latents * keep.view(-1, 1, 1, 1)
+    time_ids = torch.tensor(np.stack([fps - 1, buckets, aug], axis=1), dtype=torch.float32)
+    return x0, image_latents[:, None].expand(-1, F, -1, -1, -1), embeds, time_ids
+
+
+def train_unet_stage(pipe, steps: int = 1500, batch: int = 8, lr: float = 1e-3, cfg_dropout: float = 0.1,
+                     seed: int = 0, progress: bool = True, ema_decay: float | None = 0.995):
+    """Stage 2: train ``pipe.unet`` with the pipeline's v-objective (VAE and CLIP frozen); returns ``fit``'s result."""
+    from .train import TrainConfig, fit
+
+    rng = np.random.default_rng(seed + 10)
+    gen = torch.Generator().manual_seed(seed + 10)
+
+    def batches():
+        while True:
+            yield _conditions(pipe, *_batch(rng, batch), gen, cfg_dropout)
+
+    def loss_fn(unet, cond, step):
+        x0, image_latents, embeds, time_ids = cond
+        sigma = sample_sigmas(x0.shape[0], gen)
+        inp, c_noise, target = training_pair(x0, torch.randn(x0.shape, generator=gen), sigma)
+        out = unet(torch.cat([inp, image_latents], dim=2), c_noise, encoder_hidden_states=embeds,
+                   added_time_ids=time_ids, return_dict=False)[0]
+        return torch.nn.functional.mse_loss(out, target)
+
+    config = TrainConfig(steps=steps, lr=lr, warmup=50, seed=seed, ema_decay=ema_decay, progress=progress)
+    result = fit(pipe.unet, batches(), loss_fn, config)
+    pipe.register_modules(unet=result.model.eval())
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def held_out_images(n: int, size: int = SIZE):
+    """First frames (PIL) of ``n`` knob-world clips with seeds no training batch uses (drawn from 2**31 up)."""
+    from .video import to_pil
+
+    return [to_pil(knob_clip(2**31 + i, 0, FPS_VALUES[0], num_frames=1, size=size))[0] for i in range(n)]
+
+
+def motion_vs_bucket(pipe, buckets=(0, 64, 127, 191, 255), fps: int = 6, images=None, steps: int = 10,
+                     seed: int = 0, progress: bool = True, **call) -> list[dict]:
+    """Mean Farneback flow (px/frame) of generated videos per ``motion_bucket_id``, over held-out first frames,
+    the same seed for every bucket; beside it the knob world's true motion at that setting."""
+    from tqdm.auto import tqdm
+
+    from .inference import generate, mean_flow_magnitude
+
+    images = images if images is not None else held_out_images(4)
+    rows = []
+    for b in tqdm(list(buckets), desc="motion_bucket_id", leave=False, disable=not progress):
+        flows = [mean_flow_magnitude(generate(pipe, im, NUM_FRAMES, SIZE, SIZE, steps, seed, fps=fps,
+                                              motion_bucket_id=b, **call)[0]) for im in images]
+        rows.append({"motion_bucket_id": b, "motion (px/frame)": float(np.mean(flows)),
+                     "stderr": float(np.std(flows) / math.sqrt(len(flows))),
+                     "world truth (px/frame)": expected_motion(b, fps)})
+    return rows
+
+
+def is_monotone(values) -> bool:
+    """True when ``values`` strictly increase."""
+    return all(b > a for a, b in zip(values[:-1], values[1:]))
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``labkit train svd [--vae-steps N] [--steps N] [--batch B] [--seed S] [--threads T] [--out DIR]``."""
+    from . import DATA_DIR, PROJECT_ROOT
+    from .train import seed_everything, ship
+
+    parser = argparse.ArgumentParser(prog="labkit train svd", description=__doc__.splitlines()[0])
+    parser.add_argument("--vae-steps", type=int, default=300, help="stage 1: temporal-decoder VAE steps")
+    parser.add_argument("--steps", type=int, default=1500, help="stage 2: UNet steps")
+    parser.add_argument("--batch", type=int, default=8, help="clips per UNet step")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on the shared machine)")
+    parser.add_argument("--out", type=Path, default=None, help="default outputs/models/tiny-svd; inside data/ it "
+                        "is shipped only when motion increases with motion_bucket_id")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out or PROJECT_ROOT / "outputs" / "models" / "tiny-svd"
+    shipping = DATA_DIR.resolve() in out.resolve().parents
+    if shipping and out.exists():
+        parser.error(f"{out} exists; refusing to overwrite shipped files (choose another --out)")
+    start = time.perf_counter()
+    seed_everything(args.seed)
+    pipe = build_pipeline(args.seed)
+    vae_result = train_vae_stage(pipe.vae, steps=args.vae_steps, seed=args.seed)
+    unet_result = train_unet_stage(pipe, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    seconds = time.perf_counter() - start
+    rows = motion_vs_bucket(pipe)
+    motion = [r["motion (px/frame)"] for r in rows]
+    for r in rows:
+        print(f"motion_bucket_id {r['motion_bucket_id']:3d}: {r['motion (px/frame)']:.3f} +- {r['stderr']:.3f} "
+              f"px/frame (world {r['world truth (px/frame)']:.2f})")
+    stage = out.parent / f".{out.name}-stage"
+    pipe.save_pretrained(stage, safe_serialization=True)
+    command = "labkit train svd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    extra = {"vae_final_loss": round(float(np.mean(vae_result.losses[-50:])), 5),
+             "unet_final_loss": round(float(np.mean(unet_result.losses[-50:])), 5),
+             "motion_vs_bucket (fps 6, 10 steps, 4 held-out images)": {r["motion_bucket_id"]: round(m, 4)
+                                                                      for r, m in zip(rows, motion)}}
+    import shutil
+
+    if shipping:
+        if not is_monotone(motion):
+            print(f"NOT shipped: motion {motion} does not increase with motion_bucket_id; kept in {stage}")
+            return 1
+        ship(stage, out, command, args.seed, seconds, extra=extra)
+        shutil.rmtree(stage, ignore_errors=True)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        stage.rename(out)
+    print(f"trained tiny-svd in {seconds:.0f} s; motion monotone in motion_bucket_id: {is_monotone(motion)}; "
+          f"saved to {out}")
+    return 0

@@ -1,0 +1,101 @@
+"""Tests of labkit.svd_train: the knob world, the objective against diffusers' own sampler, and the shipped model."""
+
+
+import numpy as np
+import pytest
+import torch
+
+from labkit import svd_train as st
+
+
+def test_knob_world_moves_as_the_knobs_say():
+    from labkit.inference import mean_flow_magnitude
+
+    static = st.knob_clip(3, 0, 6)
+    assert torch.equal(static[0], static[-1])  # bucket 0: nothing moves
+    fast = st.knob_clip(3, 255, 4)
+    assert fast.shape == (st.NUM_FRAMES, 3, st.SIZE, st.SIZE) and 0 <= fast.min() and fast.max() <= 1
+    # the object's centre of mass moves right by expected_motion per frame (measured on the rendered pixels)
+    bg = fast[0, :, 0, 0].view(1, 3, 1, 1)
+    mass = (fast - bg).abs().sum(1)  # (F, H, W)
+    xs = (mass * torch.arange(st.SIZE)).sum((1, 2)) / mass.sum((1, 2))
+    np.testing.assert_allclose(np.diff(xs.numpy()), st.expected_motion(255, 4), atol=0.05)
+    flows = [mean_flow_magnitude(st.knob_clip(3, b, 6)) for b in (0, 85, 170, 255)]
+    assert st.is_monotone(flows), flows
+
+
+def test_knob_validation():
+    with pytest.raises(ValueError, match="motion_bucket_id"):
+        st.expected_motion(300, 6)
+    with pytest.raises(ValueError, match="does not fit"):
+        st.knob_clip(0, 255, 1)
+
+
+def _scheduler(steps):
+    from labkit.models import tiny_svd_components
+
+    sched = tiny_svd_components()["scheduler"]
+    sched.set_timesteps(steps)
+    return sched
+
+
+def test_training_target_is_what_the_scheduler_step_needs():
+    """For every sigma the sampler visits, a UNet output equal to the training target makes the scheduler's own
+    step see exactly x0 (and its timestep is the training c_noise)."""
+    sched = _scheduler(12)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(2, 8, 4, 4, 4, generator=g)
+    eps = torch.randn(x0.shape, generator=g)
+    for i, t in enumerate(sched.timesteps):
+        sigma = sched.sigmas[i].expand(2)
+        inp, c_noise, target = st.training_pair(x0, eps, sigma)
+        x = x0 + sigma[0] * eps
+        torch.testing.assert_close(sched.scale_model_input(x, t), inp, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(c_noise, t.expand(2).float(), rtol=1e-5, atol=1e-5)
+        out = sched.step(target, t, x)
+        torch.testing.assert_close(out.pred_original_sample, x0, rtol=1e-4, atol=1e-4)
+    # and a wrong target (epsilon instead of v) does not
+    wrong = _scheduler(12).step(eps, sched.timesteps[3], x0 + sched.sigmas[3] * eps).pred_original_sample
+    assert (wrong - x0).abs().max() > 0.1
+
+
+def test_a_perfect_denoiser_recovers_the_data_through_the_pipeline_loop():
+    """An oracle UNet that knows x0 and answers with the training target: the pipeline's own __call__ returns x0."""
+    pipe = st.build_pipeline(0)
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.randn(1, 8, 4, 8, 8, generator=g)
+
+    def oracle(sample, timestep, encoder_hidden_states=None, added_time_ids=None, return_dict=False):
+        sigma = torch.exp(4 * timestep.float()).reshape(-1)[:1]  # c_noise = ln(sigma) / 4
+        x = sample[:, :, :4] * (sigma ** 2 + 1).sqrt()  # undo c_in
+        eps = (x - x0) / sigma
+        return (st.training_pair(x0.expand_as(x), eps, sigma.expand(x.shape[0]))[2],)
+
+    pipe.unet.forward = oracle
+    from PIL import Image
+
+    image = Image.new("RGB", (16, 16), (30, 30, 30))
+    latents = pipe(image, height=16, width=16, num_frames=8, num_inference_steps=6, output_type="latent",
+                   generator=torch.Generator().manual_seed(0)).frames
+    torch.testing.assert_close(latents, x0, rtol=1e-3, atol=1e-3)
+
+
+def test_conditions_are_built_like_the_pipeline():
+    pipe = st.build_pipeline(0)
+    clips, buckets, fps, aug = st._batch(np.random.default_rng(0), 2)
+    aug[:] = 0.0
+    x0, image_latents, embeds, time_ids = st._conditions(pipe, clips, buckets, fps, aug,
+                                                         torch.Generator().manual_seed(0), cfg_dropout=0.0)
+    assert x0.shape == (2, st.NUM_FRAMES, 4, 16, 16) and image_latents.shape == x0.shape
+    torch.testing.assert_close(time_ids[:, 0], torch.tensor(fps - 1, dtype=torch.float32))
+    # the pipeline's own path from a PIL image gives the same CLIP embedding and image latent
+    from labkit.video import to_pil
+
+    pil = to_pil(clips[0, :1])[0]
+    ref_embeds = pipe._encode_image(pil, "cpu", 1, False)
+    torch.testing.assert_close(embeds[:1], ref_embeds, rtol=1e-4, atol=1e-4)
+    pre = pipe.video_processor.preprocess(pil, height=st.SIZE, width=st.SIZE)
+    ref_latent = pipe._encode_vae_image(pre, "cpu", 1, False)
+    torch.testing.assert_close(image_latents[:1, 0], ref_latent, rtol=1e-4, atol=1e-4)
+    dropped = st._conditions(pipe, clips, buckets, fps, aug, torch.Generator().manual_seed(0), cfg_dropout=1.0)
+    assert dropped[1].abs().max() == 0 and dropped[2].abs().max() == 0
