@@ -311,3 +311,4 @@ def collate_clips(batch):
     """``DataLoader`` collate: -> ``(videos (B, F, 3, H, W), captions list, truths list)``."""
     videos, captions, truths = zip(*batch)
     return torch.stack(videos), list(captions), list(truths)
+from .orbit import OrbitObject, OrbitViews, OrbitWorld, render_orbit, render_views  # noqa: E402,F401
