@@ -220,21 +220,17 @@ def held_out_images(n: int, size: int = SIZE):
 
 
 def motion_vs_bucket(pipe, buckets=(0, 64, 127, 191, 255), fps: int = 6, images=None, steps: int = 10,
-                     seed: int = 0, progress: bool = True, **call) -> list[dict]:
-    """Mean Farneback flow (px/frame) of generated videos per ``motion_bucket_id``, over held-out first frames,
-    the same seed for every bucket; beside it the knob world's true motion at that setting."""
-    from tqdm.auto import tqdm
-
-    from .inference import generate, mean_flow_magnitude
+                     seed: int = 0, **call) -> list[dict]:
+    """Mean Farneback flow (px/frame) of generated videos per ``motion_bucket_id``, over held-out first frames
+    (:func:`held_out_images`, 4 by default), the same seed for every bucket; beside it the knob world's true
+    motion at that setting. Rows as :func:`labkit.inference.sweep_knob` plus ``"world truth (px/frame)"``."""
+    from .inference import sweep_knob
 
     images = images if images is not None else held_out_images(4)
-    rows = []
-    for b in tqdm(list(buckets), desc="motion_bucket_id", leave=False, disable=not progress):
-        flows = [mean_flow_magnitude(generate(pipe, im, NUM_FRAMES, SIZE, SIZE, steps, seed, fps=fps,
-                                              motion_bucket_id=b, **call)[0]) for im in images]
-        rows.append({"motion_bucket_id": b, "motion (px/frame)": float(np.mean(flows)),
-                     "stderr": float(np.std(flows) / math.sqrt(len(flows))),
-                     "world truth (px/frame)": expected_motion(b, fps)})
+    rows = sweep_knob(pipe, images, "motion_bucket_id", buckets, NUM_FRAMES, SIZE, SIZE, steps, seed, fps=fps,
+                      **call)
+    for r in rows:
+        r["world truth (px/frame)"] = round(expected_motion(r["motion_bucket_id"], fps), 4)
     return rows
 
 
