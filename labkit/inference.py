@@ -11,7 +11,8 @@ Taught in ``05_svd_cogvideox_inference``.
 - :data:`PLANS` are named memory plans; ``"model_cpu_offload+vae_tiling"`` composes them. :func:`apply_plan`
   applies one to a pipeline and returns the call arguments it needs (``decode_chunk_size``).
 - :func:`measure` generates once and reports wall time, per-step time (a ``callback_on_step_end``) and peak
-  memory: CUDA peak allocated on a GPU, peak resident set size (RSS, sampled by a thread) on the CPU.
+  memory: CUDA peak allocated on a GPU; on the CPU the peak of live tensor bytes from ``torch.profiler`` (a second,
+  profiled run of the same call), and beside it the peak resident set size increase (RSS, sampled by a thread).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .models import RANDOM_WEIGHTS_NOTE, SHIPPED, TINY_FACTORIES
 __all__ = ["WeightsNotFound", "PlanNotApplicable", "resolve_dtype", "resolve_device", "load_pipeline",
            "PlanStep", "PLANS", "parse_plan", "apply_plan", "Measurement", "PeakRSS", "measure", "generate",
            "pipeline_family", "max_abs_diff", "default_condition", "predict_for", "compare_plans",
-           "mean_flow_magnitude", "sweep_knob", "throughput"]
+           "mean_flow_magnitude", "sweep_knob", "throughput", "peak_allocated_cpu"]
 
 _DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
            "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -361,10 +362,11 @@ class Measurement:
     plan: str
     wall_s: float = float("nan")
     step_s: list = field(default_factory=list)
-    peak_bytes: int = 0  # CUDA peak allocated, or peak RSS - RSS before the call
+    peak_bytes: int = 0  # CUDA peak allocated, or (CPU) the profiler's peak of live tensor bytes
     memory_kind: str = ""
     video: torch.Tensor | None = None  # (B, F, C, H, W) in [0, 1], float32 on the CPU
     skipped: str | None = None
+    rss_bytes: int = 0  # CPU only: peak resident memory - resident memory before the call (allocator included)
 
     @property
     def mean_step_s(self) -> float:
@@ -425,9 +427,31 @@ def measure(pipe, condition, plan="none", device="cpu", num_frames: int = 9, hei
     step_s = [b - a for a, b in zip(stamps[:-1], stamps[1:])] or [s - t0 for s in stamps[:1]]
     if device.type == "cuda":
         peak, kind = torch.cuda.max_memory_allocated(device), "CUDA peak allocated"
-    else:
-        peak, kind = rss.peak - rss.baseline, "CPU peak RSS increase"
-    return Measurement(str(plan), wall, step_s, int(peak), kind, video)
+    else:  # a second, profiled run of the same call (the profiler would slow the timed one)
+        peak = peak_allocated_cpu(lambda: generate(pipe, condition, num_frames, height, width, steps, seed,
+                                                   **kwargs))
+        kind = "CPU peak allocated (live tensor bytes, torch profiler)"
+    return Measurement(str(plan), wall, step_s, int(peak), kind, video, rss_bytes=int(rss.peak - rss.baseline))
+
+
+def peak_allocated_cpu(fn) -> int:
+    """Peak of the bytes that torch's CPU allocator holds for live tensors during ``fn()``, above what was live
+    before: ``torch.profiler`` with ``profile_memory=True`` logs every allocation and free, and the running sum's
+    maximum is the CPU analogue of CUDA's ``max_memory_allocated``. Deterministic for a deterministic ``fn``,
+    unlike resident memory, which also holds glibc's arenas, thread-pool stacks and pages not yet returned."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from .attention import _native_stderr_silenced
+
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    current = peak = 0
+    for e in events:
+        current += e.nbytes()
+        peak = max(peak, current)
+    return peak
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -454,7 +478,8 @@ def predict_for(pipe, plan, num_frames: int, height: int, width: int, device="cp
     """The planner's prediction (:func:`labkit.budgets.predict_peak_memory`) for a live pipeline and plan.
 
     On the CPU the weights are resident before the measurement starts, so they are left out, matching
-    :func:`measure` (peak RSS increase); on a GPU they are included, matching CUDA peak allocated.
+    :func:`measure` (the profiler's peak of tensor bytes allocated during the run); on a GPU they are included,
+    matching CUDA peak allocated.
     """
     from .budgets import architecture_of_pipeline, predict_peak_memory
 
@@ -479,7 +504,8 @@ def compare_plans(spec: str, plans, device="cpu", dtype="fp32", num_frames: int 
     Each row: wall and mean step time (s), measured and predicted peak (MiB), their ratio, and the largest
     difference to the ``"none"`` video (run first). ``warmup`` runs one throw-away step first so one-time
     allocations (thread pools, kernel caches) are not charged to the first plan. ``repeats`` > 1 keeps each plan's
-    run with the lowest peak (on a shared machine single CPU memory samples vary by tens of percent).
+    run with the lowest peak (the CPU peak is the profiler's live tensor bytes, the same in every repeat; the RSS
+    column beside it varies by tens of percent on a shared machine).
     """
     from tqdm.auto import tqdm
 
@@ -501,6 +527,7 @@ def compare_plans(spec: str, plans, device="cpu", dtype="fp32", num_frames: int 
         pred = predict_for(pipe, plan, num_frames, height, width, device)["peak"]
         rows.append({"plan": plan, "wall (s)": round(m.wall_s, 2), "step (s)": round(m.mean_step_s, 3),
                      "peak (MiB)": round(m.peak_bytes / 2**20, 1), "predicted (MiB)": round(pred / 2**20, 1),
+                     **({"RSS increase (MiB)": round(m.rss_bytes / 2**20, 1)} if m.rss_bytes else {}),
                      "predicted/measured": round(pred / max(m.peak_bytes, 1), 2),
                      "max |diff| vs none": max_abs_diff(results["none"].video, m.video)})
     return rows, results
@@ -526,16 +553,25 @@ def mean_flow_magnitude(video: torch.Tensor) -> float:
 def sweep_knob(pipe, image, knob: str, values, num_frames: int, height: int, width: int, steps: int,
                seed: int = 0, **fixed) -> list[dict]:
     """Generate once per value of an SVD micro-condition (``motion_bucket_id``, ``fps``, ``noise_aug_strength``,
-    ``min_guidance_scale``...) with the same seed, measuring the motion of each video."""
+    ``min_guidance_scale``, ``max_guidance_scale``) with the same seed, measuring the motion of each video.
+
+    ``image``: one PIL image or a list of them (the motion is then the mean over images, ``stderr`` its standard
+    error); each row keeps the video of the first image."""
     from tqdm.auto import tqdm
 
     allowed = ("motion_bucket_id", "fps", "noise_aug_strength", "min_guidance_scale", "max_guidance_scale")
     if pipeline_family(pipe) != "svd" or knob not in allowed:
         raise ValueError(f"expected an SVD pipeline and a knob in {allowed}, got {pipeline_family(pipe)} / {knob!r}")
+    images = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not images:
+        raise ValueError("expected at least one conditioning image, got an empty list")
     rows = []
     for value in tqdm(list(values), desc=knob, leave=False):
-        video = generate(pipe, image, num_frames, height, width, steps, seed, **{knob: value, **fixed})[0]
-        rows.append({knob: value, "motion (px/frame)": round(mean_flow_magnitude(video), 4), "video": video})
+        videos = [generate(pipe, im, num_frames, height, width, steps, seed, **{knob: value, **fixed})[0]
+                  for im in images]
+        flows = [mean_flow_magnitude(v) for v in videos]
+        rows.append({knob: value, "motion (px/frame)": round(float(np.mean(flows)), 4),
+                     "stderr": round(float(np.std(flows) / np.sqrt(len(flows))), 4), "video": videos[0]})
     return rows
 
 

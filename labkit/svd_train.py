@@ -185,9 +185,12 @@ def _conditions(pipe, clips, buckets, fps, aug, rng_torch, cfg_dropout):
     return x0, image_latents[:, None].expand(-1, F, -1, -1, -1), embeds, time_ids
 
 
-def train_unet_stage(pipe, steps: int = 1500, batch: int = 8, lr: float = 1e-3, cfg_dropout: float = 0.1,
-                     seed: int = 0, progress: bool = True, ema_decay: float | None = 0.995):
-    """Stage 2: train ``pipe.unet`` with the pipeline's v-objective (VAE and CLIP frozen); returns ``fit``'s result."""
+def train_unet_stage(pipe, steps: int = 800, batch: int = 8, lr: float = 2e-3, cfg_dropout: float = 0.1,
+                     seed: int = 0, progress: bool = True, ema_decay: float | None = 0.995,
+                     checkpoint_dir: Path | None = None, checkpoint_every: int = 0):
+    """Stage 2: train ``pipe.unet`` with the pipeline's v-objective (VAE and CLIP frozen); returns ``fit``'s result.
+    ``checkpoint_dir``: the whole pipeline (EMA UNet) is saved to ``checkpoint_dir/step-N`` every
+    ``checkpoint_every`` steps, to watch a long run (trial checkpoints, never shipped)."""
     from .train import TrainConfig, fit
 
     rng = np.random.default_rng(seed + 10)
@@ -205,8 +208,13 @@ def train_unet_stage(pipe, steps: int = 1500, batch: int = 8, lr: float = 1e-3, 
                    added_time_ids=time_ids, return_dict=False)[0]
         return torch.nn.functional.mse_loss(out, target)
 
-    config = TrainConfig(steps=steps, lr=lr, warmup=50, seed=seed, ema_decay=ema_decay, progress=progress)
-    result = fit(pipe.unet, batches(), loss_fn, config)
+    def save(unet, step):
+        if checkpoint_dir is not None and step < steps:
+            type(pipe)(**{**pipe.components, "unet": unet}).save_pretrained(Path(checkpoint_dir) / f"step-{step}")
+
+    config = TrainConfig(steps=steps, lr=lr, warmup=50, seed=seed, ema_decay=ema_decay, progress=progress,
+                         checkpoint_every=checkpoint_every)
+    result = fit(pipe.unet, batches(), loss_fn, config, save=save)
     pipe.register_modules(unet=result.model.eval())
     return result
 
@@ -247,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="labkit train svd", description=__doc__.splitlines()[0])
     parser.add_argument("--vae-steps", type=int, default=300, help="stage 1: temporal-decoder VAE steps")
-    parser.add_argument("--steps", type=int, default=1500, help="stage 2: UNet steps")
+    parser.add_argument("--steps", type=int, default=800, help="stage 2: UNet steps")
     parser.add_argument("--batch", type=int, default=8, help="clips per UNet step")
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--checkpoint-every", type=int, default=0, help="save trial checkpoints of the pipeline "
+                        "to outputs/models/tiny-svd-checkpoints/step-N every N UNet steps (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on the shared machine)")
     parser.add_argument("--out", type=Path, default=None, help="default outputs/models/tiny-svd; inside data/ it "
@@ -264,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     seed_everything(args.seed)
     pipe = build_pipeline(args.seed)
     vae_result = train_vae_stage(pipe.vae, steps=args.vae_steps, seed=args.seed)
-    unet_result = train_unet_stage(pipe, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    unet_result = train_unet_stage(pipe, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                                   checkpoint_dir=PROJECT_ROOT / "outputs" / "models" / "tiny-svd-checkpoints",
+                                   checkpoint_every=args.checkpoint_every)
     seconds = time.perf_counter() - start
     rows = motion_vs_bucket(pipe)
     motion = [r["motion (px/frame)"] for r in rows]
