@@ -47,24 +47,45 @@ def build_vae(kind: str, seed: int = 0, latent_channels: int | None = None):
 
 
 def clip_batches(batch: int, seed: int = 0, num_frames: int = 17, size: int = 64, pool: int = 100_000,
-                 crop: int | None = None, crop_steps: int = 0):
+                 crop: int | None = None, crop_steps: int = 0, crops: str = "random", jitter: int = 6):
     """Endless batches ``(B, F, 3, H, W)`` of training clips, drawn with a seeded generator (reproducible).
 
-    The first ``crop_steps`` batches are random ``crop x crop`` windows of the clips, the rest whole clips.
+    The first ``crop_steps`` batches are ``crop x crop`` windows of the clips, the rest whole clips. ``crops``:
+    ``"random"`` (one random window per batch) or ``"object"`` (per clip, a window centred on the mean position
+    of one of its objects, +-``jitter`` pixels: the objects are a few percent of the pixels but nearly all of
+    the reconstruction error, so object windows put the training signal where the error is).
     """
     from .data import ShapesWorld
 
+    if crops not in ("random", "object"):
+        raise ValueError(f"expected crops 'random' or 'object', got {crops!r}")
     world = ShapesWorld("train", length=pool, num_frames=num_frames, size=size, two_objects=0.5)
     gen = torch.Generator().manual_seed(seed)
     step = 0
     while True:
         idx = torch.randint(0, pool, (batch,), generator=gen).tolist()
-        videos = torch.stack([world[i].video for i in idx])
-        if crop and step < crop_steps:
-            top, left = torch.randint(0, size - crop + 1, (2,), generator=gen).tolist()
-            videos = videos[..., top:top + crop, left:left + crop]
+        cropping = bool(crop) and step < crop_steps
+        if cropping and crops == "object":
+            videos = torch.stack([_object_window(world[i], crop, jitter, gen) for i in idx])
+        else:
+            videos = torch.stack([world[i].video for i in idx])
+            if cropping:
+                top, left = torch.randint(0, size - crop + 1, (2,), generator=gen).tolist()
+                videos = videos[..., top:top + crop, left:left + crop]
         step += 1
         yield videos
+
+
+def _object_window(clip, crop: int, jitter: int, gen: torch.Generator) -> torch.Tensor:
+    """A ``crop x crop`` window of ``clip.video`` around the mean position of one of its objects."""
+    objects = clip.truth.objects
+    obj = objects[int(torch.randint(0, len(objects), (1,), generator=gen))]
+    cx, cy = (float(v) for v in obj.positions.mean(0))
+    dx, dy = torch.randint(-jitter, jitter + 1, (2,), generator=gen).tolist()
+    size = clip.video.shape[-1]
+    left = min(max(round(cx - crop / 2) + dx, 0), size - crop)
+    top = min(max(round(cy - crop / 2) + dy, 0), size - crop)
+    return clip.video[..., top:top + crop, left:left + crop]
 
 
 def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -93,10 +114,12 @@ def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
 
 
 def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | None = None, lr: float | None = None,
-              progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8):
+              progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
+              crops: str = "random", val_every: int = 100):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
+    ``crops``: how crops are chosen (:func:`clip_batches`);
     ``scale_batches``: training batches used to measure the latent ``scaling_factor``.
     """
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
@@ -104,12 +127,12 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     model = build_vae(kind, seed=seed)
     steps = steps or spec["steps"]
     crop_steps = max(0, steps - (spec["full_steps"] if full_steps is None else full_steps))
-    batches = clip_batches(batch or spec["batch"], seed=seed, crop=CROP, crop_steps=crop_steps)
+    batches = clip_batches(batch or spec["batch"], seed=seed, crop=CROP, crop_steps=crop_steps, crops=crops)
     gen = torch.Generator().manual_seed(seed + 1)
     config = TrainConfig(steps=steps, lr=lr or spec["lr"], warmup=min(50, steps // 5), seed=seed, progress=progress,
                          log_every=10)
     result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen), config,
-                 on_log=on_log or (_val_monitor(model) if progress else None))
+                 on_log=on_log or (_val_monitor(model, val_every) if progress else None))
     model = result.model.eval()
     scale = measure_scaling_factor(model, clip_batches(2, seed=seed + 7), scale_batches)
     model.register_to_config(scaling_factor=round(scale, 5))
@@ -144,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: per kind)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=None, help="clips per step")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: per kind)")
+    parser.add_argument("--full-steps", type=int, default=None,
+                        help="final steps on whole 64x64 clips (default: per kind); the others see 32x32 crops")
+    parser.add_argument("--crops", choices=["random", "object"], default="random",
+                        help="random windows, or windows around an object (where the reconstruction error is)")
+    parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default outputs/models/vae-KIND); inside data/ it is shipped")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
@@ -153,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and DATA_DIR.resolve() in out.resolve().parents:
         parser.error(f"{out} exists; refusing to overwrite shipped files (choose another --out)")
     start = time.perf_counter()
-    model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch)
+    model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch, lr=args.lr,
+                              full_steps=args.full_steps, crops=args.crops, val_every=args.val_every)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

@@ -206,3 +206,18 @@ def test_shipped_3d_vae_meets_the_bar_on_heldout_clips():
         pytest.skip("vae-3d not shipped yet")
     row = reconstruction_report({"3d": load_vae("vae-3d")}, heldout_clips(8))[0]
     assert row["PSNR (dB)"] >= 30 and row["SSIM"] >= 0.93, row
+
+
+def test_object_crops_contain_an_object_and_random_crops_often_do_not():
+    from labkit.vae_train import clip_batches
+
+    def has_object(videos):  # the middle frame differs from the window's own corner colour (the background)
+        mid = videos[:, videos.shape[1] // 2]
+        return ((mid - mid[..., :1, :1]).abs().amax(dim=(1, 2, 3)) > 0.2).float()
+
+    obj = next(clip_batches(32, seed=3, crop=24, crop_steps=1, crops="object"))
+    rnd = torch.cat([next(clip_batches(1, seed=s, crop=24, crop_steps=1)) for s in range(32)])
+    assert obj.shape == rnd.shape == (32, 17, 3, 24, 24)
+    assert has_object(obj).mean() == 1.0 and has_object(rnd).mean() < 0.9
+    with pytest.raises(ValueError, match="crops 'random' or 'object'"):
+        next(clip_batches(1, crop=24, crop_steps=1, crops="centre"))
