@@ -24,7 +24,8 @@ import torch
 
 from .train import TrainConfig, fit, seed_everything, ship
 
-__all__ = ["DEFAULTS", "build_vae", "clip_batches", "vae_loss", "train_vae", "measure_scaling_factor", "main"]
+__all__ = ["DEFAULTS", "build_vae", "clip_batches", "vae_loss", "train_vae", "fix_posterior_std", "measure_scaling_factor",
+           "main"]
 
 #: Per kind: latent channels, steps, batch size (clips), learning rate, and the last ``full_steps`` steps that see
 #: whole 64x64 clips (before them the fully convolutional VAE trains on random 32x32 crops: 4x cheaper on a CPU).
@@ -105,6 +106,24 @@ def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = Non
 
 
 @torch.no_grad()
+def fix_posterior_std(model, std: float) -> None:
+    """Make the posterior ``N(mean, std^2)`` with the same small ``std`` everywhere (the mean is unchanged).
+
+    These VAEs decode the posterior *mean* in training and their KL weight is tiny, so the encoder's log-variance
+    half is never trained for anything: it drifts to ``std ~ 1``, and then ``latent_dist.sample()`` -- which
+    ``CogVideoXImageToVideoPipeline`` uses to encode its conditioning frame -- buries the image under noise.
+    Setting the log-variance output (the second half of the last layer's channels: ``quant_conv`` if the VAE
+    has one, else the encoder's ``conv_out``) to the constant ``log(std^2)`` makes every sample equal the mean to
+    within ``std``: an honest near-deterministic autoencoder inside the KL-VAE class.
+    """
+    layer = model.quant_conv if getattr(model, "quant_conv", None) is not None else model.encoder.conv_out
+    layer = getattr(layer, "conv", layer)  # CogVideoX wraps its Conv3d in a causal-padding module
+    half = layer.out_channels // 2
+    layer.weight[half:] = 0
+    layer.bias[half:] = 2 * math.log(std)
+
+
+@torch.no_grad()
 def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
     """``1 / std`` of posterior-mean latents over a few training batches (SD's recipe for ``scaling_factor``)."""
     from .vae import to_vae_layout
@@ -115,11 +134,12 @@ def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
 
 def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | None = None, lr: float | None = None,
               progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
-              crops: str = "random", val_every: int = 100):
+              crops: str = "random", val_every: int = 100, posterior_std: float | None = None):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
-    ``crops``: how crops are chosen (:func:`clip_batches`);
+    ``crops``: how crops are chosen (:func:`clip_batches`); ``posterior_std``: if given, fixed after training
+    with :func:`fix_posterior_std`;
     ``scale_batches``: training batches used to measure the latent ``scaling_factor``.
     """
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
@@ -134,6 +154,8 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen), config,
                  on_log=on_log or (_val_monitor(model, val_every) if progress else None))
     model = result.model.eval()
+    if posterior_std is not None:
+        fix_posterior_std(model, posterior_std)
     scale = measure_scaling_factor(model, clip_batches(2, seed=seed + 7), scale_batches)
     model.register_to_config(scaling_factor=round(scale, 5))
     return model, result
@@ -172,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="final steps on whole 64x64 clips (default: per kind); the others see 32x32 crops")
     parser.add_argument("--crops", choices=["random", "object"], default="random",
                         help="random windows, or windows around an object (where the reconstruction error is)")
+    parser.add_argument("--posterior-std", type=float, default=None,
+                        help="after training, fix the posterior std to this value (e.g. 1e-4; see fix_posterior_std)")
     parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default outputs/models/vae-KIND); inside data/ it is shipped")
@@ -183,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{out} exists; refusing to overwrite shipped files (choose another --out)")
     start = time.perf_counter()
     model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch, lr=args.lr,
-                              full_steps=args.full_steps, crops=args.crops, val_every=args.val_every)
+                              full_steps=args.full_steps, crops=args.crops, val_every=args.val_every,
+                              posterior_std=args.posterior_std)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

@@ -221,3 +221,21 @@ def test_object_crops_contain_an_object_and_random_crops_often_do_not():
     assert has_object(obj).mean() == 1.0 and has_object(rnd).mean() < 0.9
     with pytest.raises(ValueError, match="crops 'random' or 'object'"):
         next(clip_batches(1, crop=24, crop_steps=1, crops="centre"))
+
+
+@pytest.mark.parametrize("factory", ["tiny_vae_2d", "tiny_vae_3d"])
+def test_fix_posterior_std_keeps_the_mean_and_makes_samples_equal_it(factory):
+    import labkit.vae as V
+    from labkit.vae_train import fix_posterior_std
+
+    vae = getattr(V, factory)()
+    x = torch.rand(1, 3, 5, 32, 32) * 2 - 1 if factory == "tiny_vae_3d" else torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        before = vae.encode(x).latent_dist
+        fix_posterior_std(vae, 1e-3)
+        after = vae.encode(x).latent_dist
+    assert before.std.mean() > 0.5  # untrained: std near 1, a sample is mostly noise
+    assert torch.equal(before.mean, after.mean)
+    assert torch.allclose(after.std, torch.full_like(after.std, 1e-3), rtol=1e-4)
+    sample = after.sample(torch.Generator().manual_seed(0))
+    assert (sample - after.mean).abs().max() < 6e-3
