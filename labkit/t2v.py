@@ -7,7 +7,7 @@ The parts are the ones CogVideoX-2b/5b use, at laptop size:
 - tokenizer: :func:`labkit.models.shapes_tokenizer` (word level, Shapes-world vocabulary, saved with the pipeline);
 - text encoder: ``transformers.T5EncoderModel`` (2 layers, ``text_width`` wide);
 - denoiser: ``diffusers.CogVideoXTransformer3DModel`` (``layers`` blocks, ``width`` wide, 2x2 patches);
-- VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``data/models/vae-3d`` once shipped; until then a
+- VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``data/models/vae-3d-v2`` once shipped; until then a
   randomly initialised VAE of the same config, :func:`labkit.vae.tiny_vae_3d`, flagged by :func:`vae_is_shipped`);
 - scheduler: ``CogVideoXDDIMScheduler`` with CogVideoX-2b's config (v-prediction, zero terminal SNR, trailing
   timesteps), ``snr_shift_scale`` 1 instead of 3 (see :func:`cogvideox_scheduler`).
@@ -33,6 +33,7 @@ import torch
 
 from . import DATA_DIR
 from .models import TEXT_LENGTH, shapes_tokenizer
+from .vae import COURSE_VAES
 
 __all__ = ["NUM_FRAMES", "SIZE", "SIZES", "default_vae", "vae_is_shipped", "cogvideox_scheduler",
            "new_text_encoder", "new_transformer", "components", "build_pipeline", "component_table",
@@ -41,12 +42,12 @@ __all__ = ["NUM_FRAMES", "SIZE", "SIZES", "default_vae", "vae_is_shipped", "cogv
 NUM_FRAMES, SIZE = 17, 64  # Shapes-world clips: 17 = 8*2 + 1 frames (see generate), 64x64 pixels
 #: Default model sizes (about 1 M parameters in transformer + text encoder; see the notebook's table).
 SIZES = {"width": 96, "layers": 4, "text_width": 64}
-_VAE_DIR = DATA_DIR / "models" / "vae-3d"
+_VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]
 
 
 # ------------------------------------------------------------------------------------------------ parts
 def vae_is_shipped() -> bool:
-    """True once ``data/models/vae-3d`` (the trained 3D VAE of notebook 01) exists."""
+    """True once ``data/models/vae-3d-v2`` (the trained 3D VAE of notebook 01) exists."""
     return (_VAE_DIR / "config.json").exists()
 
 

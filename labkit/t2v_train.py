@@ -515,7 +515,7 @@ def _main(argv: list[str], kind: str) -> int:
         from .t2v import vae_is_shipped
 
         problem = bars_problem(kind, summary.get("eval")) or ("" if vae_is_shipped() else
-                                                              "trained on a random VAE (vae-3d is not shipped)")
+                                                              "trained on a random VAE (the course 3D VAE is not shipped)")
         if problem:
             print(f"not shipping to {args.ship}: {problem}", file=sys.stderr)
             return 1

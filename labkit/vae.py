@@ -30,7 +30,7 @@ from einops import rearrange
 
 from .compression import vae_geometry
 
-__all__ = ["tiny_vae_2d", "tiny_vae_3d", "load_vae", "is_3d", "check_vae_video", "check_latents", "round_trip_step", "pad_frames",
+__all__ = ["COURSE_VAES", "tiny_vae_2d", "tiny_vae_3d", "load_vae", "is_3d", "check_vae_video", "check_latents", "round_trip_step", "pad_frames",
            "to_vae_layout", "from_vae_layout", "encode", "decode", "reconstruct", "TILING_TOLERANCE",
            "TILING_MEAN_TOLERANCE"]
 
@@ -44,6 +44,10 @@ TILING_MEAN_TOLERANCE = 0.05
 
 # Tiny sizes: four blocks -> three 2x downsamples = 8x spatial (like the production VAEs); 32 channels at most.
 _BLOCKS = (16, 32, 32, 32)
+#: The shipped VAEs the course uses (``data/models/NAME``). ``vae-3d`` (700 steps of random crops) is kept as
+#: shipped, but ``vae-3d-v2`` (3000 steps of object-centred crops, posterior std fixed to 1e-4 so that
+#: ``latent_dist.sample()`` equals the mean) replaced it in notebooks 01 and 04: see ``data/MANIFEST``.
+COURSE_VAES = {"2d": "vae-2d", "3d": "vae-3d-v2"}
 _GROUPS = 8  # GroupNorm groups; must divide every entry of _BLOCKS
 
 
@@ -73,8 +77,8 @@ def tiny_vae_3d(latent_channels: int = 16, block_out_channels=_BLOCKS, seed: int
                                   sample_width=sample_size).eval()
 
 
-def load_vae(name_or_path="vae-3d"):
-    """Load a shipped VAE (``"vae-2d"``, ``"vae-3d"``) or any diffusers VAE folder, in float32 on the CPU."""
+def load_vae(name_or_path=COURSE_VAES["3d"]):
+    """Load a shipped VAE (``"vae-2d"``, ``"vae-3d-v2"``, ...) or any diffusers VAE folder, float32 on the CPU."""
     import json
 
     from diffusers import AutoencoderKL, AutoencoderKLCogVideoX, AutoencoderKLTemporalDecoder
@@ -85,7 +89,7 @@ def load_vae(name_or_path="vae-3d"):
     if not path.exists() and (DATA_DIR / "models" / str(name_or_path)).exists():
         path = DATA_DIR / "models" / str(name_or_path)
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"expected 'vae-2d', 'vae-3d' or a diffusers VAE folder, got {str(name_or_path)!r} "
+        raise FileNotFoundError(f"expected a shipped VAE name ('vae-2d', 'vae-3d-v2') or a diffusers VAE folder, got {str(name_or_path)!r} "
                                 "(train one with `labkit train vae --kind 3d`)")
     classes = {c.__name__: c for c in (AutoencoderKL, AutoencoderKLCogVideoX, AutoencoderKLTemporalDecoder)}
     name = json.loads((path / "config.json").read_text()).get("_class_name")
