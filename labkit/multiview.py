@@ -33,7 +33,7 @@ import torch
 _SECANT_STEPS = 6
 
 __all__ = ["Camera", "intrinsics", "look_at", "orbit_pose", "orbit_cameras", "check_camera", "pixel_rays",
-           "plucker_rays", "reproject", "reprojection_error", "novel_view_scores", "orbit_warping_error",
+           "plucker_rays", "reproject", "reprojection_demo", "reprojection_error", "novel_view_scores", "orbit_warping_error",
            "consistency_report"]
 
 
@@ -248,6 +248,18 @@ def reproject(view_i: torch.Tensor, depth_i: torch.Tensor, cam_i: Camera, cam_j:
     mask[has[agree]] = True
     mask = _erode(mask.reshape(H, W))  # 3. drop the one-pixel rim: its pixels straddle an edge of what i sees
     return out.reshape(C, H, W) * mask, mask
+
+
+def reprojection_demo(views: torch.Tensor, depths: torch.Tensor, cams: Camera, i: int, j: int) -> dict:
+    """Notebook 06's reprojection panel: view ``i`` warped into camera ``j`` with ground-truth depth -- the warp,
+    the visibility mask, the per-pixel squared error ``(H, W)`` against view ``j`` on the mask, its PSNR (dB) and
+    the fraction of ``j``'s object pixels that are visible from ``i``."""
+    warped, mask = reproject(views[i], depths[i], cams[i], cams[j])
+    error = ((warped - views[j]) ** 2).mean(0) * mask
+    mse = float(error[mask].mean()) if mask.any() else float("nan")
+    visible = float(mask.sum() / torch.isfinite(depths[j]).sum().clamp_min(1))
+    return {"warped": warped, "mask": mask, "error": error, "psnr": 10 * math.log10(1 / max(mse, 1e-12)),
+            "visible": visible}
 
 
 def reprojection_error(views: torch.Tensor, depths: torch.Tensor, cams: Camera) -> dict:

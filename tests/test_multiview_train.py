@@ -119,3 +119,14 @@ def test_bars_problem():
     assert "< 20" in bars_problem(low)
     close = {"table": {"joint": row(21.0, 0.029), "independent": row(20.5, 0.03)}}
     assert "above independent" in bars_problem(close) and "reprojection" in bars_problem(close)
+
+
+def test_generator_widget_headless(unet):
+    from labkit.orbit import OrbitObject
+    from labkit.widgets.multiview import generator_panel
+
+    panel = generator_panel(unet, OrbitObject("cube", 0.9, 10.0, 0.2, 0.8, 0.9), note="random weights", steps=1,
+                            num_views=3, size=16)
+    assert "random weights" in panel.view.value and "generated 120°" in panel.view.value
+    panel.controls["azimuth"].value = 10.0
+    assert "generated 130°" in panel.view.value and "PSNR" in panel.view.value
