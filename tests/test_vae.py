@@ -239,3 +239,15 @@ def test_fix_posterior_std_keeps_the_mean_and_makes_samples_equal_it(factory):
     assert torch.allclose(after.std, torch.full_like(after.std, 1e-3), rtol=1e-4)
     sample = after.sample(torch.Generator().manual_seed(0))
     assert (sample - after.mean).abs().max() < 6e-3
+
+
+def test_image_stage_runs_first_on_single_frames(monkeypatch):
+    import labkit.vae_train as T
+
+    seen = []
+    real_loss = T.vae_loss
+    monkeypatch.setattr(T, "vae_loss", lambda m, b, gen=None: seen.append(tuple(b.shape)) or real_loss(m, b))
+    model, result = T.train_vae("3d", steps=1, image_steps=2, image_batch=3, batch=1, full_steps=0, scale_batches=1,
+                                progress=False)
+    assert seen == [(3, 1, 3, 32, 32)] * 2 + [(1, 17, 3, 32, 32)]
+    assert len(result.losses) == 3 and model.config.scaling_factor > 0
