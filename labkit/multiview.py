@@ -33,7 +33,7 @@ import torch
 _SECANT_STEPS = 6
 
 __all__ = ["Camera", "intrinsics", "look_at", "orbit_pose", "orbit_cameras", "check_camera", "pixel_rays",
-           "plucker_rays", "reproject", "reprojection_demo", "reprojection_error", "novel_view_scores", "orbit_warping_error",
+           "plucker_rays", "reproject", "perspective_warp", "reprojection_demo", "reprojection_error", "novel_view_scores", "orbit_warping_error",
            "consistency_report"]
 
 
@@ -248,6 +248,19 @@ def reproject(view_i: torch.Tensor, depth_i: torch.Tensor, cam_i: Camera, cam_j:
     mask[has[agree]] = True
     mask = _erode(mask.reshape(H, W))  # 3. drop the one-pixel rim: its pixels straddle an edge of what i sees
     return out.reshape(C, H, W) * mask, mask
+
+
+def perspective_warp(view: torch.Tensor, cam: Camera, cams: Camera, background=(0.86, 0.86, 0.88)) -> torch.Tensor:
+    """The no-generation baseline: warp one view ``(3, H, W)`` into every camera of ``cams`` as if the scene were
+    the plane through the world origin facing ``cam`` (a homography per view, done by :func:`reproject` with a
+    constant depth); pixels the plane does not cover get ``background``. Returns ``(V, 3, H, W)``."""
+    plane = torch.full(view.shape[1:], float(cam.centers.norm()))  # z-depth of the plane through the origin
+    out = []
+    for k in range(len(cams)):
+        warped, mask = reproject(view, plane, cam, cams[k])
+        fill = torch.tensor(background, dtype=view.dtype)[:, None, None].expand_as(warped)
+        out.append(torch.where(mask, warped, fill))
+    return torch.stack(out)
 
 
 def reprojection_demo(views: torch.Tensor, depths: torch.Tensor, cams: Camera, i: int, j: int) -> dict:

@@ -260,20 +260,26 @@ def evaluate(unet, cfg: OrbitConfig, num: int = 16, steps: int = 10, seed: int =
     """Joint vs independent generation on ``num`` held-out test objects (the input view is view 0 of the orbit).
 
     Returns the mean of each :func:`labkit.multiview.consistency_report` score per method (``joint``,
-    ``independent``, and ``ground truth`` -- the floor of the reprojection and warping errors), and the first
-    ``keep`` orbits (``"orbits"``: ground truth, joint, independent) for display.
+    ``independent``, ``input + perspective warp`` -- no generation, :func:`labkit.multiview.perspective_warp` --
+    and ``ground truth``, the floor of the reprojection and warping errors), and the first ``keep`` orbits
+    (``"orbits"``: ground truth, joint, independent) for display.
     """
     from tqdm.auto import tqdm
 
     world = OrbitWorld("test", num, cfg.num_views, cfg.size)
-    scores: dict = {"joint": [], "independent": [], "ground truth": []}
+    from .multiview import perspective_warp
+    from .orbit import BACKGROUND
+
+    scores: dict = {"joint": [], "independent": [], "input + perspective warp": [], "ground truth": []}
     orbits = []
     for i in tqdm(range(num), desc="evaluate", disable=not progress, leave=False):
         _, gt = world[i]
         el = gt.elevations[0]
         joint = generate(unet, gt.views[0], gt.cameras, el, steps, seed + 1000 * i, joint=True)
         indep = generate(unet, gt.views[0], gt.cameras, el, steps, seed + 1000 * i, joint=False)
-        for name, views in (("joint", joint), ("independent", indep), ("ground truth", gt.views)):
+        warp = perspective_warp(gt.views[0], gt.cameras[0], gt.cameras, BACKGROUND)
+        for name, views in (("joint", joint), ("independent", indep), ("input + perspective warp", warp),
+                            ("ground truth", gt.views)):
             scores[name].append(consistency_report(views, gt.views, gt.depth, gt.cameras))
         if i < keep:
             orbits.append({"ground truth": gt.views, "joint": joint, "independent": indep})

@@ -154,3 +154,15 @@ def test_reprojection_widget_headless(orbits):
     assert "PSNR over visible pixels" in panel.view.value and "+30 degrees" in panel.view.value
     panel.controls["j"].value = 3
     assert "+90 degrees" in panel.view.value
+
+
+def test_perspective_warp_baseline(orbits):
+    from labkit.multiview import perspective_warp
+    from labkit.orbit import BACKGROUND
+
+    o = orbits[2]
+    warped = perspective_warp(o.views[0], o.cameras[0], o.cameras, BACKGROUND)
+    assert warped.shape == o.views.shape
+    assert torch.allclose(warped[0], o.views[0], atol=1e-5)  # the plane warp is the identity for its own camera
+    far = novel_view_scores(warped[:7], o.views[:7])["psnr"]  # a flat card is not the object from the side
+    assert far < novel_view_scores(o.views[:7], o.views[:7])["psnr"] and far < 25
