@@ -135,7 +135,7 @@ def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
 def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | None = None, lr: float | None = None,
               progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
-              image_steps: int = 0, image_batch: int = 16):
+              image_steps: int = 0, image_batch: int = 16, init_from=None):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -146,11 +146,19 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     ``steps`` on clips. A causal 3D VAE codes frame 0 alone, so it *is* an image VAE for one frame: images
     teach it colour and shape ~17x cheaper than clips (on clips alone these tiny VAEs sit for hundreds of steps
     at grey, colourless objects), and the clip stage then only has to learn time -- as video VAEs are often
-    initialised from image VAEs. The result's ``losses`` are both stages' in order.
+    initialised from image VAEs. The result's ``losses`` are both stages' in order;
+    ``init_from``: a VAE folder of the same kind to continue training from (instead of a random start).
     """
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
     seed_everything(seed)
-    model = build_vae(kind, seed=seed)
+    if init_from is not None:
+        from .vae import is_3d, load_vae
+
+        model = load_vae(init_from).train()
+        if is_3d(model) != (kind == "3d"):
+            raise ValueError(f"expected a {kind} VAE to continue from, got {type(model).__name__} at {init_from}")
+    else:
+        model = build_vae(kind, seed=seed)
     steps = steps or spec["steps"]
     image_losses = []
     if image_steps:
@@ -212,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="random windows, or windows around an object (where the reconstruction error is)")
     parser.add_argument("--image-steps", type=int, default=0,
                         help="first train this many steps on single frames (see train_vae), then --steps on clips")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="continue from this VAE folder (same kind) instead of a random initialisation")
     parser.add_argument("--image-batch", type=int, default=16, help="frames per step in the image stage")
     parser.add_argument("--posterior-std", type=float, default=None,
                         help="after training, fix the posterior std to this value (e.g. 1e-4; see fix_posterior_std)")
@@ -228,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch, lr=args.lr,
                               full_steps=args.full_steps, crops=args.crops, val_every=args.val_every,
                               posterior_std=args.posterior_std, image_steps=args.image_steps,
-                              image_batch=args.image_batch)
+                              image_batch=args.image_batch, init_from=args.init_from)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)
