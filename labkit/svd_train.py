@@ -108,15 +108,23 @@ def sample_sigmas(n: int, generator: torch.Generator, mean: float = 0.5, std: fl
 
 
 # ------------------------------------------------------------------------------------------------ model
+#: UNet widths. **At least 64 channels at every level**: diffusers' SVD resnets use ``GroupNorm(32)`` right after
+#: adding the time embedding (timestep + fps + motion_bucket_id + noise_aug_strength) as a per-channel shift; with
+#: 32 channels every group is one channel, the norm subtracts each channel's mean and the embedding is erased --
+#: a 32-channel SVD UNet cannot hear its knobs (nor the noise level), whatever its weights
+#: (``tests/test_svd_train.py::test_unet_hears_the_micro_conditions``).
+UNET_CHANNELS = (64, 64)
+
+
 def build_pipeline(seed: int = 0):
     """A fresh ``StableVideoDiffusionPipeline`` (random weights) from :func:`labkit.models.tiny_svd_components`:
-    a 3-level UNet of 32 channels, one layer per block, attention only at the middle (8x8 latent) level and the
-    mid block -- 0.43 s per training step of 8 clips at 1 thread, where attention at 16x16 costs 1.1 s."""
+    a 2-level UNet of :data:`UNET_CHANNELS`, one layer per block, attention only at the 8x8 latent level and the
+    mid block (attention at 16x16 would double a CPU training step)."""
     from diffusers import StableVideoDiffusionPipeline
 
     from .models import tiny_svd_components
 
-    pipe = StableVideoDiffusionPipeline(**tiny_svd_components(seed, unet_channels=(32, 32, 32), unet_layers=1,
+    pipe = StableVideoDiffusionPipeline(**tiny_svd_components(seed, unet_channels=UNET_CHANNELS, unet_layers=1,
                                                               attention_levels=(1,)))
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -187,11 +195,16 @@ def _conditions(pipe, clips, buckets, fps, aug, rng_torch, cfg_dropout):
 
 def train_unet_stage(pipe, steps: int = 800, batch: int = 8, lr: float = 2e-3, cfg_dropout: float = 0.1,
                      seed: int = 0, progress: bool = True, ema_decay: float | None = 0.995,
-                     checkpoint_dir: Path | None = None, checkpoint_every: int = 0):
-    """Stage 2: train ``pipe.unet`` with the pipeline's v-objective (VAE and CLIP frozen); returns ``fit``'s result.
-    ``checkpoint_dir``: the whole pipeline (EMA UNet) is saved to ``checkpoint_dir/step-N`` every
-    ``checkpoint_every`` steps, to watch a long run (trial checkpoints, never shipped)."""
+                     checkpoint_dir: Path | None = None, checkpoint_every: int = 0, stop_at: int | None = None):
+    """Stage 2: train ``pipe.unet`` with the pipeline's v-objective (VAE and CLIP frozen); returns ``fit``'s result
+    (``None`` when stopped early). ``checkpoint_dir``: the whole pipeline (EMA UNet) is saved to
+    ``checkpoint_dir/step-N`` every ``checkpoint_every`` steps. ``stop_at``: end at that checkpoint (a multiple of
+    ``checkpoint_every``) with its EMA weights -- exactly the checkpoint a longer run of the same schedule saves."""
     from .train import TrainConfig, fit
+
+    if stop_at is not None and not (checkpoint_every and 0 < stop_at < steps and stop_at % checkpoint_every == 0):
+        raise ValueError(f"expected stop_at a multiple of checkpoint_every ({checkpoint_every}) below steps "
+                         f"({steps}), got {stop_at}")
 
     rng = np.random.default_rng(seed + 10)
     gen = torch.Generator().manual_seed(seed + 10)
@@ -211,12 +224,22 @@ def train_unet_stage(pipe, steps: int = 800, batch: int = 8, lr: float = 2e-3, c
     def save(unet, step):
         if checkpoint_dir is not None and step < steps:
             type(pipe)(**{**pipe.components, "unet": unet}).save_pretrained(Path(checkpoint_dir) / f"step-{step}")
+        if step == stop_at:
+            raise _Stop(unet)
 
     config = TrainConfig(steps=steps, lr=lr, warmup=50, seed=seed, ema_decay=ema_decay, progress=progress,
                          checkpoint_every=checkpoint_every)
-    result = fit(pipe.unet, batches(), loss_fn, config, save=save)
+    try:
+        result = fit(pipe.unet, batches(), loss_fn, config, save=save)
+    except _Stop as stop:
+        pipe.register_modules(unet=stop.args[0].eval())
+        return None
     pipe.register_modules(unet=result.model.eval())
     return result
+
+
+class _Stop(Exception):
+    """Raised from the checkpoint callback to end training at ``stop_at`` (carries the EMA UNet)."""
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -260,11 +283,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--checkpoint-every", type=int, default=0, help="save trial checkpoints of the pipeline "
                         "to outputs/models/tiny-svd-checkpoints/step-N every N UNet steps (0: none)")
+    parser.add_argument("--stop-at", type=int, default=None, help="end at this checkpoint of the --steps schedule "
+                        "(a multiple of --checkpoint-every)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on the shared machine)")
     parser.add_argument("--out", type=Path, default=None, help="default outputs/models/tiny-svd; inside data/ it "
                         "is shipped only when motion increases with motion_bucket_id")
     args = parser.parse_args(argv)
+    if args.stop_at is not None and not (args.checkpoint_every and 0 < args.stop_at < args.steps
+                                         and args.stop_at % args.checkpoint_every == 0):
+        parser.error(f"--stop-at must be a multiple of --checkpoint-every below --steps, got {args.stop_at}")
     torch.set_num_threads(args.threads)
     out = args.out or PROJECT_ROOT / "outputs" / "models" / "tiny-svd"
     shipping = DATA_DIR.resolve() in out.resolve().parents
@@ -276,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     vae_result = train_vae_stage(pipe.vae, steps=args.vae_steps, seed=args.seed)
     unet_result = train_unet_stage(pipe, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                                    checkpoint_dir=PROJECT_ROOT / "outputs" / "models" / "tiny-svd-checkpoints",
-                                   checkpoint_every=args.checkpoint_every)
+                                   checkpoint_every=args.checkpoint_every, stop_at=args.stop_at)
     seconds = time.perf_counter() - start
     rows = motion_vs_bucket(pipe)
     motion = [r["motion (px/frame)"] for r in rows]
@@ -287,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     pipe.save_pretrained(stage, safe_serialization=True)
     command = "labkit train svd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     extra = {"vae_final_loss": round(float(np.mean(vae_result.losses[-50:])), 5),
-             "unet_final_loss": round(float(np.mean(unet_result.losses[-50:])), 5),
+             "unet_final_loss": round(float(np.mean(unet_result.losses[-50:])), 5) if unet_result else None,
              "motion_vs_bucket (fps 6, 10 steps, 4 held-out images)": {r["motion_bucket_id"]: round(m, 4)
                                                                       for r, m in zip(rows, motion)}}
     import shutil

@@ -80,6 +80,25 @@ def test_a_perfect_denoiser_recovers_the_data_through_the_pipeline_loop():
     torch.testing.assert_close(latents, x0, rtol=1e-3, atol=1e-3)
 
 
+def test_unet_hears_the_micro_conditions():
+    """The UNet's output must depend on motion_bucket_id and on the timestep. (A 32-channel SVD UNet fails this:
+    GroupNorm(32) over 32 channels erases the per-channel time-embedding shift -- checked below.)"""
+    from labkit.models import tiny_svd_components
+
+    g = torch.Generator().manual_seed(0)
+    x, e = torch.randn(1, 4, 8, 16, 16, generator=g), torch.randn(1, 1, 32, generator=g)
+
+    def sensitivity(unet):
+        with torch.no_grad():
+            base = unet(x, 0.5, e, torch.tensor([[5.0, 0.0, 0.02]])).sample
+            knob = unet(x, 0.5, e, torch.tensor([[5.0, 255.0, 0.02]])).sample
+            time = unet(x, -1.0, e, torch.tensor([[5.0, 0.0, 0.02]])).sample
+        return float((base - knob).abs().max()), float((base - time).abs().max())
+
+    assert min(sensitivity(st.build_pipeline(0).unet)) > 1e-3
+    assert max(sensitivity(tiny_svd_components(0, unet_channels=(32, 32))["unet"])) < 1e-4
+
+
 def test_conditions_are_built_like_the_pipeline():
     pipe = st.build_pipeline(0)
     clips, buckets, fps, aug = st._batch(np.random.default_rng(0), 2)
@@ -116,10 +135,31 @@ def test_training_is_deterministic_for_a_seed():
     assert a.vae.config.scaling_factor == b.vae.config.scaling_factor != 0.18215  # set from the latents' std
 
 
+@pytest.mark.slow  # three 2-4-step trainings
+def test_stop_at_gives_the_checkpoint_of_the_longer_schedule(tmp_path):
+    from diffusers import UNetSpatioTemporalConditionModel
+
+    def run(**kw):
+        pipe = st.build_pipeline(0)
+        st.train_vae_stage(pipe.vae, steps=1, batch=1, seed=3, progress=False)
+        st.train_unet_stage(pipe, steps=4, batch=1, seed=3, progress=False, checkpoint_every=2, **kw)
+        return pipe
+
+    run(checkpoint_dir=tmp_path)
+    stopped = run(stop_at=2)
+    saved = UNetSpatioTemporalConditionModel.from_pretrained(tmp_path / "step-2" / "unet").state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in stopped.unet.state_dict().items())
+    with pytest.raises(ValueError, match="multiple of checkpoint_every"):
+        st.train_unet_stage(stopped, steps=4, checkpoint_every=2, stop_at=3)
+
+
 def test_cli_refuses_to_overwrite_shipped_files_before_training(capsys):
     with pytest.raises(SystemExit):
         st.main(["--out", "data/models/vae-2d", "--steps", "1"])
     assert "refusing to overwrite" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        st.main(["--stop-at", "300", "--checkpoint-every", "200"])
+    assert "--stop-at must be" in capsys.readouterr().err
 
 
 def _shipped():
