@@ -9,8 +9,11 @@ Because the Shapes world is generated, a small hand-written *detector* can read 
    (distance < ``color_tol``); connected components of each colour's mask (OpenCV) are object candidates;
 2. **track** -- components of one colour are linked from frame to frame by nearest centroid (as many tracks as
    the colour usually shows components);
-3. **read attributes** -- *colour*: the palette colour of the track; *shape*: the fill ratio of the blob
-   (area / bounding-box area: square ~0.9-1, circle ~pi/4, triangle ~0.5), majority vote over frames;
+3. **read attributes** -- *colour*: the palette colour of the track; *shape*, majority vote over frames: a
+   *triangle* (pointing up) has its centroid a sixth of its bounding-box height below the box's centre, while
+   the symmetric circle and square have it at the centre -- a cue that survives the slight blur of a VAE
+   reconstruction, which rounds a triangle's corners until its fill ratio looks like a circle's; between
+   *square* and *circle*, the fill ratio of the blob (area / bounding-box area: square ~0.9-1, circle ~pi/4);
    *direction* and *speed*: the least-squares velocity of the centroid, the nearest of the four directions and
    the nearest speed by distance travelled over the clip (fraction of the frame size);
 4. **match** -- caption objects are assigned to tracks maximising agreement (colour first).
@@ -36,7 +39,8 @@ __all__ = ["detect_objects", "prompt_adherence", "adherence_report", "ATTRIBUTES
 ATTRIBUTES = ("color", "shape", "direction", "speed")
 _PALETTE = np.asarray(list(COLORS.values()), np.float32)  # (K, 3)
 _NAMES = list(COLORS)
-_FILL_SQUARE, _FILL_TRIANGLE = 0.87, 0.64  # fill ratio thresholds: >= square, < triangle, between: circle
+_FILL_SQUARE = 0.87  # fill ratio at or above which a (non-triangle) blob is a square, else a circle
+_OFFSET_TRIANGLE = 0.06  # centroid below the box centre, in box heights (ideal triangle 1/6, circle/square 0)
 _STATIC = 0.05  # travel (fraction of the frame) below which an object counts as not moving
 
 
@@ -48,6 +52,7 @@ class Track:
     centroids: np.ndarray  # (F, 2) x, y in pixels
     fills: np.ndarray  # (F,)
     areas: np.ndarray  # (F,)
+    offsets: np.ndarray  # (F,) centroid below the bounding-box centre, in box heights
     size: int
     clean: np.ndarray | None = None  # (F,) seen and far from every other object (set by detect_objects)
 
@@ -58,8 +63,8 @@ class Track:
     def shape(self) -> str:
         ok = self.clean if self.clean is not None and self.clean.any() else self.seen
         ok = ok & (self.areas >= 0.7 * np.nanmedian(self.areas))  # skip partly hidden blobs
-        votes = ["square" if f >= _FILL_SQUARE else "triangle" if f < _FILL_TRIANGLE else "circle"
-                 for f in self.fills[ok]]
+        votes = ["triangle" if o >= _OFFSET_TRIANGLE else "square" if f >= _FILL_SQUARE else "circle"
+                 for f, o in zip(self.fills[ok], self.offsets[ok])]
         return max(set(votes), key=votes.count) if votes else "unknown"
 
     def motion(self) -> tuple[str, str, float]:
@@ -96,14 +101,16 @@ def _color_labels(frames: np.ndarray, color_tol: float) -> np.ndarray:
     return labels
 
 
-def _components(mask: np.ndarray, min_area: int) -> list[tuple[np.ndarray, float, float]]:
-    """Connected components of a boolean mask: ``[(centroid (2,), area, fill ratio)]``, largest first."""
+def _components(mask: np.ndarray, min_area: int) -> list[tuple[np.ndarray, float, float, float]]:
+    """Connected components of a boolean mask: ``[(centroid (2,), area, fill ratio, offset)]``, largest first;
+    ``offset``: how far the centroid lies below the bounding-box centre, in box heights."""
     n, _, stats, cents = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     out = []
     for i in range(1, n):
         x, y, w, h, area = stats[i]
         if area >= min_area:
-            out.append((cents[i].astype(np.float64), float(area), float(area) / float(w * h)))
+            offset = (cents[i][1] - (y + (h - 1) / 2)) / h
+            out.append((cents[i].astype(np.float64), float(area), float(area) / float(w * h), float(offset)))
     return sorted(out, key=lambda c: -c[1])
 
 
@@ -136,7 +143,7 @@ def _link(per_frame: list[list], k: int, color: str, size: int) -> list[Track]:
     """Link each frame's ``k`` largest components into ``k`` tracks by nearest centroid."""
     f = len(per_frame)
     cents = np.full((k, f, 2), np.nan)
-    fills, areas = np.full((k, f), np.nan), np.full((k, f), np.nan)
+    fills, areas, offsets = np.full((k, f), np.nan), np.full((k, f), np.nan), np.full((k, f), np.nan)
     for t, comps in enumerate(per_frame):
         if len(comps) != k:
             continue  # merged or missing blobs: skip the frame rather than guess
@@ -145,9 +152,9 @@ def _link(per_frame: list[list], k: int, color: str, size: int) -> list[Track]:
             swap = (np.linalg.norm(comps[0][0] - pred[1]) + np.linalg.norm(comps[1][0] - pred[0])
                     < np.linalg.norm(comps[0][0] - pred[0]) + np.linalg.norm(comps[1][0] - pred[1]))
             comps = comps[::-1] if swap else comps
-        for j, (c, a, fill) in enumerate(comps):
-            cents[j, t], areas[j, t], fills[j, t] = c, a, fill
-    return [Track(color, cents[j], fills[j], areas[j], size) for j in range(k)]
+        for j, (c, a, fill, offset) in enumerate(comps):
+            cents[j, t], areas[j, t], fills[j, t], offsets[j, t] = c, a, fill, offset
+    return [Track(color, cents[j], fills[j], areas[j], offsets[j], size) for j in range(k)]
 
 
 def detect_objects(video, color_tol: float = 0.25, max_per_color: int = 2) -> list[Track]:
