@@ -252,9 +252,16 @@ def attention_flops(arch: Architecture, num_frames: int, height: int, width: int
 #: norm output, the 4x feed-forward hidden and its activation: 1 + 1 + 4 + 4 = 10).
 TRANSFORMER_LIVE = 10
 #: Live channel-maps of the largest UNet level at its peak: inside a transformer block's GEGLU feed-forward,
-#: the input and norm (1 + 1), the 8x projection, the 4x GELU(gate) and the 4x product (8 + 4 + 4) = 18.
-#: Not calibrated: the tiny SVD on the CPU measures ~2x this (its temporal rearranges copy the maps again).
-UNET_LIVE = 18
+#: the input and norm (1 + 1), the 8x projection, the 4x GELU(gate) and the 4x product (8 + 4 + 4) = 18, plus
+#: what the surrounding ``TransformerSpatioTemporalModel`` keeps alive meanwhile (its input for the outer
+#: residual, the spatial branch's output waiting for the time mixer, the temporal branch's rearranged input and
+#: time-embedded copy, the group-norm / proj_in maps: ~6) = 24. Checked with the torch profiler's peak of live
+#: tensor bytes on the tiny CPU SVD: 23.9 maps at 64x64 x 9 frames.
+UNET_LIVE = 24
+#: With ``enable_forward_chunking`` the feed-forward runs one token at a time, so its 16 hidden maps vanish and
+#: attention is the peak: q, k, v, the attention output and its projection (5), the block input and norm (2) and
+#: the same ~6 outer maps = 13 (profiler on the tiny CPU SVD: 12.8 at 64x64 x 9 frames).
+UNET_LIVE_CHUNKED = 13
 #: Live tensors of the largest VAE decoder feature map, per family. SVD's temporal decoder: the input kept for
 #: the residual, norm, activation, conv output and the (b f) c h w -> b c f h w copy of its temporal conv (5).
 #: CogVideoX's decoder also computes a spatially-modulated norm (conv_y(z) and conv_b(z) maps, their product
@@ -268,10 +275,11 @@ def _plan_flags(plan) -> dict:
     names.discard("none")
     return {"names": names, "model_offload": "model_cpu_offload" in names,
             "sequential": "sequential_cpu_offload" in names, "tiling": "vae_tiling" in names,
-            "slicing": "vae_slicing" in names, "eager": "eager_attention" in names}
+            "slicing": "vae_slicing" in names, "eager": "eager_attention" in names,
+            "chunked": "forward_chunking" in names}
 
 
-def _denoiser_activations(arch, geo, batch, nbytes, eager) -> int:
+def _denoiser_activations(arch, geo, batch, nbytes, eager, chunked: bool = False) -> int:
     den = arch.denoiser
     if arch.family == "cogvideox":
         d_model = den["num_attention_heads"] * den["attention_head_dim"]
@@ -283,7 +291,7 @@ def _denoiser_activations(arch, geo, batch, nbytes, eager) -> int:
     top = den["block_out_channels"][0] * h * w
     heads = den["num_attention_heads"][0] if isinstance(den["num_attention_heads"], list) else 1
     scores = heads * (h * w) ** 2 if eager else 0
-    return batch * f * (skips + UNET_LIVE * top + scores) * nbytes
+    return batch * f * (skips + (UNET_LIVE_CHUNKED if chunked else UNET_LIVE) * top + scores) * nbytes
 
 
 def _decode_activations(arch, num_frames, height, width, flags, nbytes, decode_chunk: int | None) -> int:
@@ -311,7 +319,8 @@ def predict_peak_memory(arch: Architecture | str, num_frames: int, height: int, 
 
     - weights: all components (none) or the largest leaf module (sequential offload); with model offload each
       phase holds only its own model: ``max(encoder, denoiser + step, VAE + decode)``;
-    - denoiser step: ``TRANSFORMER_LIVE`` / ``UNET_LIVE`` live feature maps (+ the UNet skip stack), plus the
+    - denoiser step: ``TRANSFORMER_LIVE`` / ``UNET_LIVE`` (``UNET_LIVE_CHUNKED`` with forward chunking) live
+      feature maps (+ the UNet skip stack), plus the
       attention score matrix only with ``eager_attention`` (SDPA/FlashAttention kernels never store it);
     - VAE decode: ``VAE_LIVE`` maps of the top decoder level for the frames decoded at once (``decode_chunk``
       for SVD, 8+1 for CogVideoX) at full or tile resolution;
@@ -329,7 +338,7 @@ def predict_peak_memory(arch: Architecture | str, num_frames: int, height: int, 
         weights = max(arch.params.values()) * nbytes
     else:
         weights = sum(arch.params.values()) * nbytes
-    denoise = _denoiser_activations(arch, geo, cfg_batch, nbytes, flags["eager"])
+    denoise = _denoiser_activations(arch, geo, cfg_batch, nbytes, flags["eager"], flags["chunked"])
     per_video = 1 if flags["slicing"] else batch
     decode = per_video * _decode_activations(arch, num_frames, height, width, flags, nbytes, decode_chunk)
     output = batch * num_frames * 3 * height * width * 4
@@ -363,7 +372,7 @@ def budget_table(names=tuple(PRODUCTION), dtype="bf16") -> list[dict]:
 
 #: The plans :func:`fits_table` compares, per family (SVD decodes in frame chunks; CogVideoX tiles).
 FIT_PLANS = {"svd": ("none", "model_cpu_offload", "model_cpu_offload+decode_chunk",
-                     "sequential_cpu_offload+decode_chunk"),
+                     "model_cpu_offload+decode_chunk+forward_chunking", "sequential_cpu_offload+decode_chunk"),
              "cogvideox": ("none", "model_cpu_offload", "model_cpu_offload+vae_tiling",
                            "sequential_cpu_offload+vae_tiling")}
 

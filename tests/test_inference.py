@@ -75,10 +75,11 @@ def plain_run():
 def test_measure_reports_time_steps_memory_and_is_deterministic(plain_run):
     m = plain_run
     assert m.video.shape == (1, 9, 3, 32, 32) and m.wall_s > 0 and len(m.step_s) == 2
-    assert m.memory_kind == "CPU peak RSS increase" and m.peak_bytes > 0
+    assert m.memory_kind.startswith("CPU peak allocated") and m.peak_bytes > 0 and m.rss_bytes > 0
     again = inference.measure(inference.load_pipeline("random:tiny-cogvideox"), "a red circle moving left",
                               "none", num_frames=9, height=32, width=32, steps=3)
     assert inference.max_abs_diff(m.video, again.video) == 0.0
+    assert again.peak_bytes == m.peak_bytes  # live tensor bytes: the same run allocates the same tensors
     other = inference.measure(inference.load_pipeline("random:tiny-cogvideox"), "a red circle moving left",
                               "none", num_frames=9, height=32, width=32, steps=3, seed=1)
     assert inference.max_abs_diff(m.video, other.video) > 1e-3
@@ -90,6 +91,17 @@ def test_cpu_plans_reproduce_the_plain_video(plain_run):
         m = inference.measure(inference.load_pipeline("random:tiny-cogvideox"), "a red circle moving left", plan,
                               num_frames=9, height=32, width=32, steps=3)
         assert inference.max_abs_diff(plain_run.video, m.video) < 1e-3, plan
+
+
+def test_peak_allocated_sees_exactly_the_live_tensors():
+    def work():
+        a = torch.ones(8 * 2**20 // 4)  # 8 MiB
+        b = torch.ones(16 * 2**20 // 4)  # 16 MiB: peak 24 MiB while both live
+        del a, b
+        c = torch.ones(4 * 2**20 // 4)  # 4 MiB after the peak: does not raise it
+        return c
+
+    assert inference.peak_allocated_cpu(work) == 24 * 2**20
 
 
 def test_peak_rss_sees_an_allocation():
@@ -113,24 +125,20 @@ def test_plan_panel_runs_a_plan_and_explains_a_skip():
     assert "s/step" in panel.children[1].value and "planner" in panel.children[1].value
 
 
-@pytest.mark.slow  # ~1 minute on a busy 2-core machine: five tiny generations at 64x64
-def test_planner_within_25_percent_of_measured_cpu_peak_for_cogvideox_plans():
-    # a fresh interpreter (as a notebook kernel is): memory left behind by earlier tests would blur the peak
-    code = ("import json, torch; torch.set_num_threads(2)\nfrom labkit import inference\n"
-            "rows, _ = inference.compare_plans('random:tiny-cogvideox', ['none', 'vae_slicing'], num_frames=9, "
-            "height=64, width=64, steps=2, repeats=2)\nprint(json.dumps(rows))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "TQDM_DISABLE": "1"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    import json
-
-    rows = json.loads(out.stdout.strip().splitlines()[-1])
-    assert [r["plan"] for r in rows] == ["none", "vae_slicing"]
-    # The issue's bar is 25%. On the shared 2-core machine the measured peak of the same run is bimodal: ~49 MiB
-    # (planner/measured 1.02-1.07) or ~80 MiB (0.59-0.63), the lower mode in-process, the upper mostly in a fresh
-    # interpreter; the cause is not identified yet. The bound below still fails a planner that is 2x off.
+@pytest.mark.slow  # ~1 minute on a busy 2-core machine: 7 plans x 2 tiny generations (timed + profiled) at 64x96
+@pytest.mark.parametrize("spec, plans, frames", [
+    ("random:tiny-cogvideox", ["none", "vae_slicing", "bf16"], 9),
+    ("random:tiny-svd", ["none", "forward_chunking", "decode_chunk", "bf16"], 6),
+])
+def test_planner_within_25_percent_of_measured_cpu_peak(spec, plans, frames):
+    """The issue's bar on the CPU: prediction within 25% of the measured peak for every plan that ran. The
+    measurement is the torch profiler's peak of live tensor bytes (deterministic); the planner's constants were
+    counted and checked at 64x64, this runs at 64x96 with other frame counts."""
+    torch.set_num_threads(1)
+    rows, _ = inference.compare_plans(spec, plans, num_frames=frames, height=64, width=96, steps=2, warmup=False)
+    assert [r["plan"] for r in rows] == plans
     for row in rows:
-        assert 0.5 <= row["predicted/measured"] <= 1.25, row
+        assert 0.75 <= row["predicted/measured"] <= 1.25, row
 
 
 def test_flow_motion_is_proportional_to_true_shapes_world_speed():

@@ -18,8 +18,9 @@ def describe_measurement(m, predicted_bytes: int | None = None) -> str:
     if m.skipped:
         return f"<b>{html.escape(m.plan)}</b>: skipped - {html.escape(m.skipped)}"
     pred = f", planner {predicted_bytes / 2**20:.1f} MiB" if predicted_bytes is not None else ""
+    rss = f", RSS +{m.rss_bytes / 2**20:.1f} MiB" if m.rss_bytes else ""
     return (f"<b>{html.escape(m.plan)}</b>: {m.wall_s:.2f} s wall, {m.mean_step_s:.3f} s/step, "
-            f"{m.peak_bytes / 2**20:.1f} MiB ({html.escape(m.memory_kind)}){pred}")
+            f"{m.peak_bytes / 2**20:.1f} MiB ({html.escape(m.memory_kind)}){pred}{rss}")
 
 
 def plan_panel(spec: str = "random:tiny-cogvideox", device: str = "cpu", num_frames: int = 9, height: int = 32,
