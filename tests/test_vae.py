@@ -170,7 +170,7 @@ def test_trainer_is_reproducible_from_seed():
         train_vae("4d", steps=1)
 
 
-@pytest.mark.parametrize("name,max_mb", [("vae-2d", 5), ("vae-3d", 5)])
+@pytest.mark.parametrize("name,max_mb", [("vae-2d", 5), ("vae-3d", 5), ("vae-3d-v2", 5)])
 def test_shipped_vae_size_and_class(name, max_mb):
     path = DATA_DIR / "models" / name
     if not path.exists():
@@ -180,7 +180,7 @@ def test_shipped_vae_size_and_class(name, max_mb):
     assert not list(path.glob("*.bin")) and not list(path.glob("*.pt"))
 
 
-@pytest.mark.parametrize("name", ["vae-2d", "vae-3d"])
+@pytest.mark.parametrize("name", ["vae-2d", "vae-3d", "vae-3d-v2"])
 def test_shipped_vae_tiled_decode_within_documented_tolerance(name):
     from labkit.vae import load_vae
     from labkit.vae_eval import heldout_clips
@@ -195,17 +195,30 @@ def test_shipped_vae_tiled_decode_within_documented_tolerance(name):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped vae-3d (700 steps on a shared CPU) reaches ~20.7 dB / SSIM 0.88; "
-                   "the bar needs a longer `labkit train vae --kind 3d --steps N` run; strict: passes loudly once met")
+@pytest.mark.xfail(strict=True, reason="the course 3D VAE vae-3d-v2 reaches 28.2 dB / SSIM 0.947 on these clips (the "
+                   "first vae-3d: 20.7 dB / 0.883); PSNR needs more clip training; strict: passes loudly once met")
 def test_shipped_3d_vae_meets_the_bar_on_heldout_clips():
     """Held-out PSNR >= 30 dB and SSIM >= 0.93 on 17x64x64 test-split clips (about 10 s on 2 cores)."""
-    from labkit.vae import load_vae
+    from labkit.vae import COURSE_VAES, load_vae
     from labkit.vae_eval import heldout_clips, reconstruction_report
 
-    if not (DATA_DIR / "models" / "vae-3d").exists():
-        pytest.skip("vae-3d not shipped yet")
-    row = reconstruction_report({"3d": load_vae("vae-3d")}, heldout_clips(8))[0]
+    if not (DATA_DIR / "models" / COURSE_VAES["3d"]).exists():
+        pytest.skip(f"{COURSE_VAES['3d']} not shipped yet")
+    row = reconstruction_report({"3d": load_vae(COURSE_VAES["3d"])}, heldout_clips(8))[0]
     assert row["PSNR (dB)"] >= 30 and row["SSIM"] >= 0.93, row
+
+
+@pytest.mark.slow
+def test_course_3d_vae_beats_the_first_one_and_meets_the_ssim_bar():
+    """The part of the bar the course VAE meets, kept from regressing: SSIM >= 0.93, and a clear PSNR gain over
+    the first shipped vae-3d (20.7 dB) on the same held-out clips."""
+    from labkit.vae import COURSE_VAES, load_vae
+    from labkit.vae_eval import heldout_clips, reconstruction_report
+
+    if not (DATA_DIR / "models" / COURSE_VAES["3d"]).exists():
+        pytest.skip(f"{COURSE_VAES['3d']} not shipped yet")
+    new, old = reconstruction_report({"new": load_vae(COURSE_VAES["3d"]), "old": load_vae("vae-3d")}, heldout_clips(8))
+    assert new["SSIM"] >= 0.93 and new["PSNR (dB)"] >= old["PSNR (dB)"] + 5, (new, old)
 
 
 def test_object_crops_contain_an_object_and_random_crops_often_do_not():
