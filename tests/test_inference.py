@@ -125,7 +125,7 @@ def test_plan_panel_runs_a_plan_and_explains_a_skip():
     assert "s/step" in panel.children[1].value and "planner" in panel.children[1].value
 
 
-@pytest.mark.slow  # ~1 minute on a busy 2-core machine: 7 plans x 2 tiny generations (timed + profiled) at 64x96
+@pytest.mark.slow  # 7 plans x 2 tiny generations (timed + profiled) at 64x96: ~1 min idle, 10 min under heavy load
 @pytest.mark.parametrize("spec, plans, frames", [
     ("random:tiny-cogvideox", ["none", "vae_slicing", "bf16"], 9),
     ("random:tiny-svd", ["none", "forward_chunking", "decode_chunk", "bf16"], 6),
