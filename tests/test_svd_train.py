@@ -115,7 +115,8 @@ def test_conditions_are_built_like_the_pipeline():
     torch.testing.assert_close(embeds[:1], ref_embeds, rtol=1e-4, atol=1e-4)
     pre = pipe.video_processor.preprocess(pil, height=st.SIZE, width=st.SIZE)
     ref_latent = pipe._encode_vae_image(pre, "cpu", 1, False)
-    torch.testing.assert_close(image_latents[:1, 0], ref_latent, rtol=1e-4, atol=1e-4)
+    # a batch of 2 and a batch of 1 take different CPU conv kernels: ~1e-4 apart on latents of size ~1
+    torch.testing.assert_close(image_latents[:1, 0], ref_latent, rtol=1e-3, atol=5e-4)
     dropped = st._conditions(pipe, clips, buckets, fps, aug, torch.Generator().manual_seed(0), cfg_dropout=1.0)
     assert dropped[1].abs().max() == 0 and dropped[2].abs().max() == 0
 
