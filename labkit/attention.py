@@ -304,6 +304,14 @@ def _peak_bytes(fn) -> int:
         fn()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
+    return peak_allocated_cpu(fn)
+
+
+def peak_allocated_cpu(fn) -> int:
+    """Peak of the bytes that torch's CPU allocator holds for live tensors during ``fn()``, above what was live
+    before: ``torch.profiler`` with ``profile_memory=True`` logs every allocation and free, and the running sum's
+    maximum is the CPU analogue of CUDA's ``max_memory_allocated``. Deterministic for a deterministic ``fn``,
+    unlike resident memory, which also holds glibc's arenas, thread-pool stacks and pages not yet returned."""
     from torch.profiler import ProfilerActivity, profile
 
     with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .attention import peak_allocated_cpu
 from .models import RANDOM_WEIGHTS_NOTE, SHIPPED, TINY_FACTORIES
 
 __all__ = ["WeightsNotFound", "PlanNotApplicable", "resolve_dtype", "resolve_device", "load_pipeline",
@@ -432,26 +433,6 @@ def measure(pipe, condition, plan="none", device="cpu", num_frames: int = 9, hei
                                                    **kwargs))
         kind = "CPU peak allocated (live tensor bytes, torch profiler)"
     return Measurement(str(plan), wall, step_s, int(peak), kind, video, rss_bytes=int(rss.peak - rss.baseline))
-
-
-def peak_allocated_cpu(fn) -> int:
-    """Peak of the bytes that torch's CPU allocator holds for live tensors during ``fn()``, above what was live
-    before: ``torch.profiler`` with ``profile_memory=True`` logs every allocation and free, and the running sum's
-    maximum is the CPU analogue of CUDA's ``max_memory_allocated``. Deterministic for a deterministic ``fn``,
-    unlike resident memory, which also holds glibc's arenas, thread-pool stacks and pages not yet returned."""
-    from torch.profiler import ProfilerActivity, profile
-
-    from .attention import _native_stderr_silenced
-
-    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
-    current = peak = 0
-    for e in events:
-        current += e.nbytes()
-        peak = max(peak, current)
-    return peak
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
