@@ -306,13 +306,16 @@ def main(argv: list[str] | None = None) -> int:
                                    checkpoint_dir=PROJECT_ROOT / "outputs" / "models" / "tiny-svd-checkpoints",
                                    checkpoint_every=args.checkpoint_every, stop_at=args.stop_at)
     seconds = time.perf_counter() - start
+    pipe.unet.to(torch.float16).to(torch.float32)  # the UNet ships in float16 (<= 10 MB): measure what ships
     rows = motion_vs_bucket(pipe)
     motion = [r["motion (px/frame)"] for r in rows]
     for r in rows:
         print(f"motion_bucket_id {r['motion_bucket_id']:3d}: {r['motion (px/frame)']:.3f} +- {r['stderr']:.3f} "
               f"px/frame (world {r['world truth (px/frame)']:.2f})")
     stage = out.parent / f".{out.name}-stage"
+    pipe.unet.to(torch.float16)  # 5 MB instead of 10; from_pretrained loads it back into float32 parameters
     pipe.save_pretrained(stage, safe_serialization=True)
+    pipe.unet.to(torch.float32)
     command = "labkit train svd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     extra = {"vae_final_loss": round(float(np.mean(vae_result.losses[-50:])), 5),
              "unet_final_loss": round(float(np.mean(unet_result.losses[-50:])), 5) if unet_result else None,
