@@ -66,12 +66,15 @@ class OrbitConfig:
     num_views: int = 8
     size: int = 32
     single_prob: float = 0.25
-    width: int = 32
+    width: int = 32  # channels of the first UNet level (>= 64 lets GroupNorm(32) keep the time embedding)
+    deep_width: int = 0  # channels of the two lower levels (0: 2 * width)
     checkpoint_every: int = 500
 
 
 def new_unet(cfg: OrbitConfig, seed: int = 0):
-    """A tiny SVD UNet: 3 levels of ``(w, 2w, 2w)`` channels, attention (spatial + across views) in the lower two.
+    """A tiny SVD UNet: 3 levels of ``(w, d, d)`` channels (``d = deep_width or 2w``), attention (spatial + across
+    views) in the lower two. SVD's blocks use GroupNorm(32) and add the timestep embedding as a per-channel shift
+    before it: with 32 channels (one per group) the norm removes the shift, so the first level needs >= 64.
 
     It works on 2x2 patches (space-to-depth, like DiT's patch size 2): a ``size`` x ``size`` view is a
     ``size / 2`` grid of 12-channel patches, which makes the network 3-4x cheaper on the CPU at the same image size.
@@ -83,7 +86,8 @@ def new_unet(cfg: OrbitConfig, seed: int = 0):
 
     torch.manual_seed(seed)
     w, time_dim = cfg.width, 16
-    channels = (w, 2 * w, 2 * w)
+    deep = cfg.deep_width or 2 * w
+    channels = (w, deep, deep)
     return UNetSpatioTemporalConditionModel(
         sample_size=cfg.size // PATCH, in_channels=PATCH ** 2 * (3 + 3 + 6), out_channels=PATCH ** 2 * 3,
         block_out_channels=channels,

@@ -41,7 +41,7 @@ __all__ = ["NUM_FRAMES", "SIZE", "SIZES", "default_vae", "vae_is_shipped", "cogv
 
 NUM_FRAMES, SIZE = 17, 64  # Shapes-world clips: 17 = 8*2 + 1 frames (see generate), 64x64 pixels
 #: Default model sizes (about 1 M parameters in transformer + text encoder; see the notebook's table).
-SIZES = {"width": 96, "layers": 4, "text_width": 64}
+SIZES = {"width": 96, "layers": 4, "text_width": 64, "pos_scale": 1.875}
 _VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]
 
 
@@ -99,8 +99,13 @@ def new_text_encoder(tokenizer, text_width: int = SIZES["text_width"], seed: int
 
 
 def new_transformer(latent_channels: int, image_to_video: bool = False, width: int = SIZES["width"],
-                    layers: int = SIZES["layers"], text_width: int = SIZES["text_width"], seed: int = 0):
-    """A tiny ``CogVideoXTransformer3DModel`` for 17x64x64 clips with ``latent_channels`` VAE channels."""
+                    layers: int = SIZES["layers"], text_width: int = SIZES["text_width"], seed: int = 0,
+                    pos_scale: float = SIZES["pos_scale"]):
+    """A tiny ``CogVideoXTransformer3DModel`` for 17x64x64 clips with ``latent_channels`` VAE channels.
+
+    ``pos_scale`` is the transformer's ``spatial_interpolation_scale``: its 3D sin-cos position embedding puts
+    the patch in row ``i`` at position ``i / pos_scale``.
+    """
     from diffusers import CogVideoXTransformer3DModel
 
     if width % 16:
@@ -112,7 +117,7 @@ def new_transformer(latent_channels: int, image_to_video: bool = False, width: i
         out_channels=latent_channels, time_embed_dim=width, text_embed_dim=text_width,  # = T5 d_model
         num_layers=layers, sample_width=SIZE // 8, sample_height=SIZE // 8,  # latent size: the VAE is 8x spatial
         sample_frames=NUM_FRAMES, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH,
-        dropout=0.0, attention_bias=True).eval()
+        dropout=0.0, attention_bias=True, spatial_interpolation_scale=pos_scale).eval()
 
 
 def components(kind: str = "t2v", vae=None, seed: int = 0, **sizes) -> dict:

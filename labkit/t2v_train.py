@@ -204,6 +204,7 @@ class TrainT2VConfig:
     width: int = SIZES["width"]
     layers: int = SIZES["layers"]
     text_width: int = SIZES["text_width"]
+    pos_scale: float = SIZES["pos_scale"]
 
 
 def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: float, cfg: TrainT2VConfig,
@@ -306,7 +307,7 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
     tokenizer = shapes_tokenizer()
     ids, empty = tokenize(tokenizer, cache.captions), tokenize(tokenizer, [""])
     model = new_denoiser(cfg.kind, vae.config.latent_channels, cfg.seed, width=cfg.width, layers=cfg.layers,
-                         text_width=cfg.text_width)
+                         text_width=cfg.text_width, pos_scale=cfg.pos_scale)
     if init_from is not None and not resume:
         if cfg.kind != "i2v":
             raise ValueError(f"init_from starts an image-to-video model from a text-to-video one; got kind {cfg.kind!r}")
@@ -457,7 +458,7 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     d = TrainT2VConfig(kind=kind)
     p = argparse.ArgumentParser(prog=f"labkit train {kind}", description=__doc__.splitlines()[0])
     for name in ("steps", "batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "seed",
-                 "checkpoint_every", "width", "layers", "text_width"):
+                 "checkpoint_every", "width", "layers", "text_width", "pos_scale"):
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
     p.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
                    help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
@@ -472,6 +473,8 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
                        help="a trained text-to-video pipeline folder to start from (zero-initialised image channels)")
     p.add_argument("--curve-clips", type=int, default=0,
                    help="t2v: held-out clips (10 sampler steps) scored at every checkpoint, for a learning curve")
+    p.add_argument("--vae", type=Path, default=None,
+                   help="a 3D VAE folder (default: the course's, labkit.vae.COURSE_VAES['3d'] in data/models/)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     return p.parse_args(argv)
 
@@ -483,7 +486,12 @@ def _main(argv: list[str], kind: str) -> int:
     torch.set_num_threads(args.threads)
     cfg = TrainT2VConfig(kind=kind, **{k: getattr(args, k) for k in asdict(TrainT2VConfig()) if k != "kind"})
     t0 = time.perf_counter()
-    vae = default_vae()
+    if args.vae is not None:
+        from .vae import load_vae
+
+        vae = load_vae(args.vae)
+    else:
+        vae = default_vae()
     curve = []
 
     def measure(model, step):  # adherence on the way: a few held-out clips, fewer sampler steps

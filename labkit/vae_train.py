@@ -24,8 +24,8 @@ import torch
 
 from .train import TrainConfig, fit, seed_everything, ship
 
-__all__ = ["DEFAULTS", "build_vae", "clip_batches", "vae_loss", "train_vae", "fix_posterior_std", "measure_scaling_factor",
-           "main"]
+__all__ = ["DEFAULTS", "build_vae", "clip_batches", "vae_loss", "train_vae", "fix_posterior_std", "standardize_latents",
+           "measure_scaling_factor", "main"]
 
 #: Per kind: latent channels, steps, batch size (clips), learning rate, and the last ``full_steps`` steps that see
 #: whole 64x64 clips (before them the fully convolutional VAE trains on random 32x32 crops: 4x cheaper on a CPU).
@@ -124,6 +124,52 @@ def fix_posterior_std(model, std: float) -> None:
 
 
 @torch.no_grad()
+def standardize_latents(model, batches, num_batches: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-parametrise the latent space so that every latent channel has mean 0 and std 1 on training clips.
+
+    Why: a diffusion model's noise schedule assumes the data has roughly unit variance *everywhere*. These tiny
+    VAEs put large constant offsets in some channels (a per-channel mean of up to ~1.3 with a std of ~0.1: the
+    background), so one global ``scaling_factor`` leaves the part that matters -- where the object is -- at a
+    few percent of the latent's energy, drowned by noise until the last sampler steps. Per-channel
+    standardisation is what SD3/FLUX's ``shift_factor`` and CogVideoX-style ``latents_mean/std`` do outside the
+    VAE; the CogVideoX pipelines only multiply by ``scaling_factor``, so here it is folded *into* the weights:
+
+    - the encoder's last layer (the mean half of ``quant_conv`` or ``encoder.conv_out``): ``z' = (z - mu) / sd``
+      (exact), and its log-variance half is shifted by ``-2 log sd`` (the same distribution, rescaled);
+    - every layer that reads the latent (``post_quant_conv``, or the decoder's ``conv_in`` and, in the CogVideoX
+      decoder, the 1x1 convolutions of each ``SpatialNorm3D``): ``W z + b = (W sd) z' + (b + W mu)``. Exact for
+      1x1 convolutions; a 3x3 ``conv_in`` pads its input with zeros, which now means ``z = mu`` instead of
+      ``z = 0`` at the border, so the decoder differs slightly there until it is fine-tuned (``labkit train vae
+      --standardize`` does this before training, so the training fixes the border).
+
+    Returns the measured per-channel ``(mu, sd)`` of the *old* latents.
+    """
+    from .vae import to_vae_layout
+
+    zs = [model.encode(to_vae_layout(model, next(batches) * 2 - 1)).latent_dist.mode() for _ in range(num_batches)]
+    z = torch.cat([zz.transpose(0, 1).flatten(1) for zz in zs], 1)  # (C, values)
+    mu, sd = z.mean(1), z.std(1).clamp_min(1e-6)
+    channels = len(mu)
+    out = model.quant_conv if getattr(model, "quant_conv", None) is not None else model.encoder.conv_out
+    out = getattr(out, "conv", out)  # CogVideoX wraps its Conv3d in a causal-padding module
+    view = (-1,) + (1,) * (out.weight.ndim - 1)
+    out.weight[:channels] /= sd.view(view)
+    out.bias[:channels] = (out.bias[:channels] - mu) / sd
+    out.bias[channels:] -= 2 * torch.log(sd)
+    if getattr(model, "post_quant_conv", None) is not None:
+        readers = [model.post_quant_conv]
+    else:
+        readers = [model.decoder.conv_in] + [layer for m in model.decoder.modules() if hasattr(m, "conv_y")
+                                             for layer in (m.conv_y, m.conv_b)]
+    for layer in readers:
+        conv = getattr(layer, "conv", layer)
+        shape = (1, -1) + (1,) * (conv.weight.ndim - 2)
+        conv.bias += (conv.weight * mu.view(shape)).sum(dim=tuple(range(1, conv.weight.ndim)))
+        conv.weight *= sd.view(shape)
+    return mu, sd
+
+
+@torch.no_grad()
 def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
     """``1 / std`` of posterior-mean latents over a few training batches (SD's recipe for ``scaling_factor``)."""
     from .vae import to_vae_layout
@@ -135,7 +181,7 @@ def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
 def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | None = None, lr: float | None = None,
               progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
-              image_steps: int = 0, image_batch: int = 16, init_from=None):
+              image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -147,7 +193,9 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     teach it colour and shape ~17x cheaper than clips (on clips alone these tiny VAEs sit for hundreds of steps
     at grey, colourless objects), and the clip stage then only has to learn time -- as video VAEs are often
     initialised from image VAEs. The result's ``losses`` are both stages' in order;
-    ``init_from``: a VAE folder of the same kind to continue training from (instead of a random start).
+    ``init_from``: a VAE folder of the same kind to continue training from (instead of a random start);
+    ``standardize``: (with ``init_from``) first make every latent channel zero-mean, unit-std on training clips
+    (:func:`standardize_latents`); the training then repairs the decoder's border.
     """
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
     seed_everything(seed)
@@ -159,6 +207,10 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
             raise ValueError(f"expected a {kind} VAE to continue from, got {type(model).__name__} at {init_from}")
     else:
         model = build_vae(kind, seed=seed)
+    if standardize:
+        if init_from is None:
+            raise ValueError("standardize re-parametrises a trained VAE's latents: give init_from as well")
+        standardize_latents(model, clip_batches(2, seed=seed + 5), scale_batches)
     steps = steps or spec["steps"]
     image_losses = []
     if image_steps:
@@ -222,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="first train this many steps on single frames (see train_vae), then --steps on clips")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="continue from this VAE folder (same kind) instead of a random initialisation")
+    parser.add_argument("--standardize", action="store_true",
+                        help="with --init-from: first make each latent channel zero-mean, unit-std (standardize_latents)")
     parser.add_argument("--image-batch", type=int, default=16, help="frames per step in the image stage")
     parser.add_argument("--posterior-std", type=float, default=None,
                         help="after training, fix the posterior std to this value (e.g. 1e-4; see fix_posterior_std)")
@@ -238,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch, lr=args.lr,
                               full_steps=args.full_steps, crops=args.crops, val_every=args.val_every,
                               posterior_std=args.posterior_std, image_steps=args.image_steps,
-                              image_batch=args.image_batch, init_from=args.init_from)
+                              image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

@@ -264,3 +264,34 @@ def test_image_stage_runs_first_on_single_frames(monkeypatch):
                                 progress=False)
     assert seen == [(3, 1, 3, 32, 32)] * 2 + [(1, 17, 3, 32, 32)]
     assert len(result.losses) == 3 and model.config.scaling_factor > 0
+
+
+@pytest.mark.parametrize("factory", ["tiny_vae_2d", "tiny_vae_3d"])
+def test_standardize_latents_gives_unit_channels_and_keeps_the_reconstruction(factory):
+    """Folding (z - mu) / sd into the encoder and its inverse into the decoder: the latents of the measured clips
+    become zero-mean unit-std per channel, and the decoder reads them as it read the old ones (up to its
+    zero-padded border, which GroupNorm spreads a little over the frame)."""
+    import copy
+
+    import labkit.vae as V
+    from labkit.vae_train import standardize_latents
+
+    vae = getattr(V, factory)(latent_channels=4, block_out_channels=SMALL).eval()
+    old = copy.deepcopy(vae)
+    clips = [clip(num_frames=5, size=64, batch=2, seed=s) for s in range(3)]
+    with torch.no_grad():
+        x = to_vae_layout(vae, clips[0] * 2 - 1)
+        z_old = old.encode(x).latent_dist.mode()
+        recon_old = old.decode(z_old).sample
+        mu, sd = standardize_latents(vae, iter(clips), num_batches=3)
+        z_new = vae.encode(x).latent_dist.mode()
+        recon_new = vae.decode(z_new).sample
+        unfolded = old.decode(z_new).sample  # what an un-adjusted decoder makes of the new latents
+        all_new = torch.cat([vae.encode(to_vae_layout(vae, c * 2 - 1)).latent_dist.mode().transpose(0, 1).flatten(1)
+                             for c in clips], 1)
+    view = (1, -1) + (1,) * (z_old.ndim - 2)
+    assert torch.allclose(z_new, (z_old - mu.view(view)) / sd.view(view), atol=1e-4)
+    assert all_new.mean(1).abs().max() < 1e-4 and (all_new.std(1) - 1).abs().max() < 1e-4
+    assert (sd - 1).abs().max() > 0.3  # the old latents were far from unit std: the test is not vacuous
+    err, err_unfolded = (recon_new - recon_old).abs().mean(), (unfolded - recon_old).abs().mean()
+    assert err < 0.05 * err_unfolded, (err, err_unfolded)
