@@ -45,9 +45,12 @@ TILING_MEAN_TOLERANCE = 0.05
 # Tiny sizes: four blocks -> three 2x downsamples = 8x spatial (like the production VAEs); 32 channels at most.
 _BLOCKS = (16, 32, 32, 32)
 #: The shipped VAEs the course uses (``data/models/NAME``). ``vae-3d`` (700 steps of random crops) is kept as
-#: shipped, but ``vae-3d-v2`` (3000 steps of object-centred crops, posterior std fixed to 1e-4 so that
-#: ``latent_dist.sample()`` equals the mean) replaced it in notebooks 01 and 04: see ``data/MANIFEST``.
-COURSE_VAES = {"2d": "vae-2d", "3d": "vae-3d-v2"}
+#: shipped; ``vae-3d-v2`` (2000 image steps, then clips on object-centred crops and whole clips, posterior std
+#: fixed to 1e-4 so that ``latent_dist.sample()`` equals the mean) replaced it; ``vae-3d-v3`` is ``vae-3d-v2``
+#: with its latent channels standardised (:func:`labkit.vae_train.standardize_latents`: zero mean, unit std per
+#: channel, folded into the weights; reconstructions unchanged to ~57 dB), the latent space notebooks 01 and 04
+#: use. See ``data/MANIFEST``.
+COURSE_VAES = {"2d": "vae-2d", "3d": "vae-3d-v3"}
 _GROUPS = 8  # GroupNorm groups; must divide every entry of _BLOCKS
 
 
@@ -78,7 +81,7 @@ def tiny_vae_3d(latent_channels: int = 16, block_out_channels=_BLOCKS, seed: int
 
 
 def load_vae(name_or_path=COURSE_VAES["3d"]):
-    """Load a shipped VAE (``"vae-2d"``, ``"vae-3d-v2"``, ...) or any diffusers VAE folder, float32 on the CPU."""
+    """Load a shipped VAE (``"vae-2d"``, ``"vae-3d-v3"``, ...) or any diffusers VAE folder, float32 on the CPU."""
     import json
 
     from diffusers import AutoencoderKL, AutoencoderKLCogVideoX, AutoencoderKLTemporalDecoder
@@ -89,7 +92,7 @@ def load_vae(name_or_path=COURSE_VAES["3d"]):
     if not path.exists() and (DATA_DIR / "models" / str(name_or_path)).exists():
         path = DATA_DIR / "models" / str(name_or_path)
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"expected a shipped VAE name ('vae-2d', 'vae-3d-v2') or a diffusers VAE folder, got {str(name_or_path)!r} "
+        raise FileNotFoundError(f"expected a shipped VAE name ('vae-2d', 'vae-3d-v3') or a diffusers VAE folder, got {str(name_or_path)!r} "
                                 "(train one with `labkit train vae --kind 3d`)")
     classes = {c.__name__: c for c in (AutoencoderKL, AutoencoderKLCogVideoX, AutoencoderKLTemporalDecoder)}
     name = json.loads((path / "config.json").read_text()).get("_class_name")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .train import TrainConfig, fit, seed_everything, ship
+from .train import TrainConfig, TrainResult, fit, seed_everything, ship
 
 __all__ = ["DEFAULTS", "build_vae", "clip_batches", "vae_loss", "train_vae", "fix_posterior_std", "standardize_latents",
            "measure_scaling_factor", "main"]
@@ -211,7 +211,9 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
         if init_from is None:
             raise ValueError("standardize re-parametrises a trained VAE's latents: give init_from as well")
         standardize_latents(model, clip_batches(2, seed=seed + 5), scale_batches)
-    steps = steps or spec["steps"]
+    steps = spec["steps"] if steps is None else steps
+    if steps < 0 or (steps == 0 and init_from is None):
+        raise ValueError(f"expected steps >= 1 (or 0 with init_from: no clip training), got {steps}")
     image_losses = []
     if image_steps:
         images = clip_batches(image_batch, seed=seed + 11, num_frames=1, crop=CROP, crop_steps=image_steps,
@@ -223,10 +225,13 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     crop_steps = max(0, steps - (spec["full_steps"] if full_steps is None else full_steps))
     batches = clip_batches(batch or spec["batch"], seed=seed, crop=CROP, crop_steps=crop_steps, crops=crops)
     gen = torch.Generator().manual_seed(seed + 1)
-    config = TrainConfig(steps=steps, lr=lr or spec["lr"], warmup=min(50, steps // 5), seed=seed, progress=progress,
-                         log_every=10)
-    result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen), config,
-                 on_log=on_log or (_val_monitor(model, val_every) if progress else None))
+    if steps:
+        config = TrainConfig(steps=steps, lr=lr or spec["lr"], warmup=min(50, steps // 5), seed=seed,
+                             progress=progress, log_every=10)
+        result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen), config,
+                     on_log=on_log or (_val_monitor(model, val_every) if progress else None))
+    else:  # a continued VAE re-parametrised or re-scaled only (e.g. --standardize --steps 0)
+        result = TrainResult(model=model)
     model = result.model.eval()
     result.losses = image_losses + result.losses
     if posterior_std is not None:
@@ -262,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit train vae", description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=sorted(DEFAULTS), required=True, help="2d: per-frame AutoencoderKL; "
                         "3d: causal AutoencoderKLCogVideoX")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default: per kind)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps on clips (default: per kind; 0 with --init-from: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=None, help="clips per step")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: per kind)")
@@ -297,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)
     command = "labkit train vae " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    extra = {"final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5), "steps": result.steps,
+    last = result.losses[-50:]
+    extra = {"final_loss": round(sum(last) / len(last), 5) if last else None, "steps": result.steps,
              "scaling_factor": model.config.scaling_factor}
     if DATA_DIR.resolve() in out.resolve().parents:
         import shutil
