@@ -54,27 +54,31 @@ COURSE_VAES = {"2d": "vae-2d", "3d": "vae-3d-v3"}
 _GROUPS = 8  # GroupNorm groups; must divide every entry of _BLOCKS
 
 
-def tiny_vae_2d(latent_channels: int = 5, block_out_channels=_BLOCKS, seed: int = 0, sample_size: int = 64):
-    """A tiny per-frame ``AutoencoderKL`` (8x spatial), seeded; ~0.3 M parameters."""
+def tiny_vae_2d(latent_channels: int = 5, block_out_channels=_BLOCKS, seed: int = 0, sample_size: int = 64,
+                layers_per_block: int = 1):
+    """A tiny per-frame ``AutoencoderKL`` (8x spatial), seeded; ~0.3 M parameters (``layers_per_block=1``)."""
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed)
     n = len(block_out_channels)
     return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
                          up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=tuple(block_out_channels),
-                         layers_per_block=1, latent_channels=latent_channels, norm_num_groups=_GROUPS,
-                         sample_size=sample_size).eval()
+                         layers_per_block=layers_per_block, latent_channels=latent_channels,
+                         norm_num_groups=_GROUPS, sample_size=sample_size).eval()
 
 
-def tiny_vae_3d(latent_channels: int = 16, block_out_channels=_BLOCKS, seed: int = 0, sample_size: int = 64):
-    """A tiny causal ``AutoencoderKLCogVideoX`` (4x temporal, 8x spatial), seeded; ~0.9 M parameters."""
+def tiny_vae_3d(latent_channels: int = 16, block_out_channels=_BLOCKS, seed: int = 0, sample_size: int = 64,
+                layers_per_block: int = 1):
+    """A tiny causal ``AutoencoderKLCogVideoX`` (4x temporal, 8x spatial), seeded; ~0.9 M parameters with
+    ``layers_per_block=1``, ~1.2 M with 2 (the decoder then has 3 resnets per block: more room to turn its
+    nearest-neighbour temporal upsampling back into 4 distinct frames)."""
     from diffusers import AutoencoderKLCogVideoX
 
     torch.manual_seed(seed)
     n = len(block_out_channels)
     return AutoencoderKLCogVideoX(in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * n,
                                   up_block_types=("CogVideoXUpBlock3D",) * n,
-                                  block_out_channels=tuple(block_out_channels), layers_per_block=1,
+                                  block_out_channels=tuple(block_out_channels), layers_per_block=layers_per_block,
                                   latent_channels=latent_channels, norm_num_groups=_GROUPS,
                                   temporal_compression_ratio=4, sample_height=sample_size,
                                   sample_width=sample_size).eval()

@@ -37,14 +37,17 @@ CROP = 32  # training crop size in pixels (a multiple of the 8x spatial factor)
 KL_WEIGHT = 1e-6  # small: a nearly deterministic autoencoder, with a KL term that keeps the latent bounded
 
 
-def build_vae(kind: str, seed: int = 0, latent_channels: int | None = None):
-    """The untrained tiny VAE of ``kind`` (``"2d"`` or ``"3d"``)."""
+def build_vae(kind: str, seed: int = 0, latent_channels: int | None = None, layers_per_block: int = 1):
+    """The untrained tiny VAE of ``kind`` (``"2d"`` or ``"3d"``) with ``layers_per_block`` resnets per block."""
     from .vae import tiny_vae_2d, tiny_vae_3d
 
     if kind not in DEFAULTS:
         raise ValueError(f"expected kind '2d' or '3d', got {kind!r}")
+    if not isinstance(layers_per_block, int) or layers_per_block < 1:
+        raise ValueError(f"expected layers_per_block an int >= 1, got {layers_per_block!r}")
     channels = latent_channels or DEFAULTS[kind]["latent_channels"]
-    return (tiny_vae_3d if kind == "3d" else tiny_vae_2d)(latent_channels=channels, seed=seed)
+    return (tiny_vae_3d if kind == "3d" else tiny_vae_2d)(latent_channels=channels, seed=seed,
+                                                          layers_per_block=layers_per_block)
 
 
 def clip_batches(batch: int, seed: int = 0, num_frames: int = 17, size: int = 64, pool: int = 100_000,
@@ -181,7 +184,8 @@ def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
 def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | None = None, lr: float | None = None,
               progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
-              image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False):
+              image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False,
+              layers_per_block: int = 1):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -195,18 +199,22 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     initialised from image VAEs. The result's ``losses`` are both stages' in order;
     ``init_from``: a VAE folder of the same kind to continue training from (instead of a random start);
     ``standardize``: (with ``init_from``) first make every latent channel zero-mean, unit-std on training clips
-    (:func:`standardize_latents`); the training then repairs the decoder's border.
+    (:func:`standardize_latents`); the training then repairs the decoder's border;
+    ``layers_per_block``: resnets per encoder block (a fresh VAE only; the decoder has one more per block).
     """
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
     seed_everything(seed)
     if init_from is not None:
         from .vae import is_3d, load_vae
 
+        if layers_per_block != 1:
+            raise ValueError("layers_per_block shapes a fresh VAE; a continued one keeps its own (drop init_from "
+                             f"or layers_per_block={layers_per_block})")
         model = load_vae(init_from).train()
         if is_3d(model) != (kind == "3d"):
             raise ValueError(f"expected a {kind} VAE to continue from, got {type(model).__name__} at {init_from}")
     else:
-        model = build_vae(kind, seed=seed)
+        model = build_vae(kind, seed=seed, layers_per_block=layers_per_block)
     if standardize:
         if init_from is None:
             raise ValueError("standardize re-parametrises a trained VAE's latents: give init_from as well")
@@ -282,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="continue from this VAE folder (same kind) instead of a random initialisation")
     parser.add_argument("--standardize", action="store_true",
                         help="with --init-from: first make each latent channel zero-mean, unit-std (standardize_latents)")
+    parser.add_argument("--layers-per-block", type=int, default=1,
+                        help="resnets per encoder block of a fresh VAE (the decoder gets one more); default 1")
     parser.add_argument("--image-batch", type=int, default=16, help="frames per step in the image stage")
     parser.add_argument("--posterior-std", type=float, default=None,
                         help="after training, fix the posterior std to this value (e.g. 1e-4; see fix_posterior_std)")
@@ -298,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch, lr=args.lr,
                               full_steps=args.full_steps, crops=args.crops, val_every=args.val_every,
                               posterior_std=args.posterior_std, image_steps=args.image_steps,
-                              image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize)
+                              image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize,
+                              layers_per_block=args.layers_per_block)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

@@ -134,6 +134,20 @@ def test_factories_are_deterministic_for_a_seed():
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
+def test_layers_per_block_deepens_a_fresh_vae_and_is_refused_for_a_continued_one(tmp_path):
+    from labkit.vae_train import build_vae, train_vae
+
+    one, two = (build_vae("3d", layers_per_block=n) for n in (1, 2))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert two.config.layers_per_block == 2 and len(two.decoder.up_blocks[0].resnets) == 3
+    assert 1.3 < count(two) / count(one) < 1.5  # ~0.87 M -> ~1.24 M parameters
+    with pytest.raises(ValueError, match="layers_per_block an int >= 1, got 0"):
+        build_vae("3d", layers_per_block=0)
+    one.save_pretrained(tmp_path / "vae")
+    with pytest.raises(ValueError, match="shapes a fresh VAE"):
+        train_vae("3d", steps=1, init_from=tmp_path / "vae", layers_per_block=2, progress=False)
+
+
 def test_peak_tensor_memory_counts_live_tensors():
     with PeakTensorMemory() as mem:
         a = torch.ones(1000)  # 4000 bytes
