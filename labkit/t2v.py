@@ -7,7 +7,7 @@ The parts are the ones CogVideoX-2b/5b use, at laptop size:
 - tokenizer: :func:`labkit.models.shapes_tokenizer` (word level, Shapes-world vocabulary, saved with the pipeline);
 - text encoder: ``transformers.T5EncoderModel`` (2 layers, ``text_width`` wide);
 - denoiser: ``diffusers.CogVideoXTransformer3DModel`` (``layers`` blocks, ``width`` wide, 2x2 patches);
-- VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``data/models/vae-3d-v3``, ``labkit.vae.COURSE_VAES['3d']``; until then a
+- VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``data/models/vae-3d-v4``, ``labkit.vae.COURSE_VAES['3d']``; until then a
   randomly initialised VAE of the same config, :func:`labkit.vae.tiny_vae_3d`, flagged by :func:`vae_is_shipped`);
 - scheduler: ``CogVideoXDDIMScheduler`` with CogVideoX-2b's config (v-prediction, zero terminal SNR, trailing
   timesteps), ``snr_shift_scale`` 1 instead of 3 (see :func:`cogvideox_scheduler`).

@@ -184,7 +184,8 @@ def test_trainer_is_reproducible_from_seed():
         train_vae("4d", steps=1)
 
 
-@pytest.mark.parametrize("name,max_mb", [("vae-2d", 5), ("vae-3d", 5), ("vae-3d-v2", 5), ("vae-3d-v3", 5)])
+@pytest.mark.parametrize("name,max_mb", [("vae-2d", 5), ("vae-3d", 5), ("vae-3d-v2", 5), ("vae-3d-v3", 5),
+                                         ("vae-3d-v4", 5)])
 def test_shipped_vae_size_and_class(name, max_mb):
     path = DATA_DIR / "models" / name
     if not path.exists():
@@ -194,7 +195,7 @@ def test_shipped_vae_size_and_class(name, max_mb):
     assert not list(path.glob("*.bin")) and not list(path.glob("*.pt"))
 
 
-@pytest.mark.parametrize("name", ["vae-2d", "vae-3d", "vae-3d-v2", "vae-3d-v3"])
+@pytest.mark.parametrize("name", ["vae-2d", "vae-3d", "vae-3d-v2", "vae-3d-v3", "vae-3d-v4"])
 def test_shipped_vae_tiled_decode_within_documented_tolerance(name):
     from labkit.vae import load_vae
     from labkit.vae_eval import heldout_clips
@@ -209,10 +210,9 @@ def test_shipped_vae_tiled_decode_within_documented_tolerance(name):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the course 3D VAE vae-3d-v3 (vae-3d-v2 standardised) reaches 28.2 dB / SSIM 0.947 on these clips (the "
-                   "first vae-3d: 20.7 dB / 0.883); PSNR needs more clip training; strict: passes loudly once met")
 def test_shipped_3d_vae_meets_the_bar_on_heldout_clips():
-    """Held-out PSNR >= 30 dB and SSIM >= 0.93 on 17x64x64 test-split clips (about 10 s on 2 cores)."""
+    """Held-out PSNR >= 30 dB and SSIM >= 0.93 on 17x64x64 test-split clips (about 10 s on 2 cores); the course
+    VAE vae-3d-v4 measured 30.06 dB / 0.963 when shipped (vae-3d-v3: 28.19 dB / 0.947, the first vae-3d 20.7 dB)."""
     from labkit.vae import COURSE_VAES, load_vae
     from labkit.vae_eval import heldout_clips, reconstruction_report
 
