@@ -108,6 +108,20 @@ def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = Non
     return (recon - x).abs().mean() + ((recon - x) ** 2).mean() + KL_WEIGHT * kl
 
 
+def _posterior_layer(model) -> torch.nn.Module:
+    """The convolution whose output is the posterior's ``[mean, log-variance]`` channels: ``quant_conv`` if the VAE
+    has one, else the encoder's ``conv_out`` (unwrapped: CogVideoX wraps its Conv3d in a causal-padding module)."""
+    layer = model.quant_conv if getattr(model, "quant_conv", None) is not None else model.encoder.conv_out
+    return getattr(layer, "conv", layer)
+
+
+def _latents(model, batches, num_batches: int) -> list[torch.Tensor]:
+    """Posterior-mean latents of ``num_batches`` batches of clips ``(B, F, 3, H, W)`` in ``[0, 1]``."""
+    from .vae import to_vae_layout
+
+    return [model.encode(to_vae_layout(model, next(batches) * 2 - 1)).latent_dist.mode() for _ in range(num_batches)]
+
+
 @torch.no_grad()
 def fix_posterior_std(model, std: float) -> None:
     """Make the posterior ``N(mean, std^2)`` with the same small ``std`` everywhere (the mean is unchanged).
@@ -119,8 +133,7 @@ def fix_posterior_std(model, std: float) -> None:
     has one, else the encoder's ``conv_out``) to the constant ``log(std^2)`` makes every sample equal the mean to
     within ``std``: an honest near-deterministic autoencoder inside the KL-VAE class.
     """
-    layer = model.quant_conv if getattr(model, "quant_conv", None) is not None else model.encoder.conv_out
-    layer = getattr(layer, "conv", layer)  # CogVideoX wraps its Conv3d in a causal-padding module
+    layer = _posterior_layer(model)
     half = layer.out_channels // 2
     layer.weight[half:] = 0
     layer.bias[half:] = 2 * math.log(std)
@@ -147,14 +160,10 @@ def standardize_latents(model, batches, num_batches: int = 8) -> tuple[torch.Ten
 
     Returns the measured per-channel ``(mu, sd)`` of the *old* latents.
     """
-    from .vae import to_vae_layout
-
-    zs = [model.encode(to_vae_layout(model, next(batches) * 2 - 1)).latent_dist.mode() for _ in range(num_batches)]
-    z = torch.cat([zz.transpose(0, 1).flatten(1) for zz in zs], 1)  # (C, values)
+    z = torch.cat([zz.transpose(0, 1).flatten(1) for zz in _latents(model, batches, num_batches)], 1)  # (C, values)
     mu, sd = z.mean(1), z.std(1).clamp_min(1e-6)
     channels = len(mu)
-    out = model.quant_conv if getattr(model, "quant_conv", None) is not None else model.encoder.conv_out
-    out = getattr(out, "conv", out)  # CogVideoX wraps its Conv3d in a causal-padding module
+    out = _posterior_layer(model)
     view = (-1,) + (1,) * (out.weight.ndim - 1)
     out.weight[:channels] /= sd.view(view)
     out.bias[:channels] = (out.bias[:channels] - mu) / sd
@@ -175,10 +184,7 @@ def standardize_latents(model, batches, num_batches: int = 8) -> tuple[torch.Ten
 @torch.no_grad()
 def measure_scaling_factor(model, batches, num_batches: int = 8) -> float:
     """``1 / std`` of posterior-mean latents over a few training batches (SD's recipe for ``scaling_factor``)."""
-    from .vae import to_vae_layout
-
-    zs = [model.encode(to_vae_layout(model, next(batches) * 2 - 1)).latent_dist.mode() for _ in range(num_batches)]
-    return float(1.0 / torch.cat([z.flatten() for z in zs]).std())
+    return float(1.0 / torch.cat([z.flatten() for z in _latents(model, batches, num_batches)]).std())
 
 
 def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | None = None, lr: float | None = None,
