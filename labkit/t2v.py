@@ -6,7 +6,8 @@ The parts are the ones CogVideoX-2b/5b use, at laptop size:
 
 - tokenizer: :func:`labkit.models.shapes_tokenizer` (word level, Shapes-world vocabulary, saved with the pipeline);
 - text encoder: ``transformers.T5EncoderModel`` (2 layers, ``text_width`` wide);
-- denoiser: ``diffusers.CogVideoXTransformer3DModel`` (``layers`` blocks, ``width`` wide, 2x2 patches);
+- denoiser: ``diffusers.CogVideoXTransformer3DModel`` (``layers`` blocks, ``width`` wide, ``patch_size`` 2x2
+  latent pixels per token as in CogVideoX, or 1);
 - VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``data/models/vae-3d-v4``, ``labkit.vae.COURSE_VAES['3d']``; until then a
   randomly initialised VAE of the same config, :func:`labkit.vae.tiny_vae_3d`, flagged by :func:`vae_is_shipped`);
 - scheduler: ``CogVideoXDDIMScheduler`` with CogVideoX-2b's config (v-prediction, zero terminal SNR, trailing
@@ -41,7 +42,7 @@ __all__ = ["NUM_FRAMES", "SIZE", "SIZES", "default_vae", "vae_is_shipped", "cogv
 
 NUM_FRAMES, SIZE = 17, 64  # Shapes-world clips: 17 = 8*2 + 1 frames (see generate), 64x64 pixels
 #: Default model sizes (about 1 M parameters in transformer + text encoder; see the notebook's table).
-SIZES = {"width": 96, "layers": 4, "text_width": 64, "pos_scale": 1.875}
+SIZES = {"width": 96, "layers": 4, "text_width": 64, "pos_scale": 1.875, "patch_size": 2}
 _VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]
 
 
@@ -100,23 +101,26 @@ def new_text_encoder(tokenizer, text_width: int = SIZES["text_width"], seed: int
 
 def new_transformer(latent_channels: int, image_to_video: bool = False, width: int = SIZES["width"],
                     layers: int = SIZES["layers"], text_width: int = SIZES["text_width"], seed: int = 0,
-                    pos_scale: float = SIZES["pos_scale"]):
+                    pos_scale: float = SIZES["pos_scale"], patch_size: int = SIZES["patch_size"]):
     """A tiny ``CogVideoXTransformer3DModel`` for 17x64x64 clips with ``latent_channels`` VAE channels.
 
     ``pos_scale`` is the transformer's ``spatial_interpolation_scale``: its 3D sin-cos position embedding puts
-    the patch in row ``i`` at position ``i / pos_scale``.
+    the patch in row ``i`` at position ``i / pos_scale``. ``patch_size`` 2 (CogVideoX's) makes one token of each
+    2x2 latent pixels (80 video tokens per clip); 1 gives every latent pixel its own token (320).
     """
     from diffusers import CogVideoXTransformer3DModel
 
     if width % 16:
         raise ValueError(f"expected width divisible by 16 (attention heads of 16), got {width}")
+    if patch_size not in (1, 2, 4):
+        raise ValueError(f"expected patch_size 1, 2 or 4 (it must divide the 8x8 latent), got {patch_size!r}")
     torch.manual_seed(seed)
     return CogVideoXTransformer3DModel(
         num_attention_heads=width // 16, attention_head_dim=16,
         in_channels=2 * latent_channels if image_to_video else latent_channels,  # noisy latents (+ image latents)
         out_channels=latent_channels, time_embed_dim=width, text_embed_dim=text_width,  # = T5 d_model
         num_layers=layers, sample_width=SIZE // 8, sample_height=SIZE // 8,  # latent size: the VAE is 8x spatial
-        sample_frames=NUM_FRAMES, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH,
+        sample_frames=NUM_FRAMES, patch_size=patch_size, temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH,
         dropout=0.0, attention_bias=True, spatial_interpolation_scale=pos_scale).eval()
 
 

@@ -205,6 +205,7 @@ class TrainT2VConfig:
     layers: int = SIZES["layers"]
     text_width: int = SIZES["text_width"]
     pos_scale: float = SIZES["pos_scale"]
+    patch_size: int = SIZES["patch_size"]
 
 
 def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: float, cfg: TrainT2VConfig,
@@ -307,7 +308,7 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
     tokenizer = shapes_tokenizer()
     ids, empty = tokenize(tokenizer, cache.captions), tokenize(tokenizer, [""])
     model = new_denoiser(cfg.kind, vae.config.latent_channels, cfg.seed, width=cfg.width, layers=cfg.layers,
-                         text_width=cfg.text_width, pos_scale=cfg.pos_scale)
+                         text_width=cfg.text_width, pos_scale=cfg.pos_scale, patch_size=cfg.patch_size)
     if init_from is not None and not resume:
         if cfg.kind != "i2v":
             raise ValueError(f"init_from starts an image-to-video model from a text-to-video one; got kind {cfg.kind!r}")
@@ -458,7 +459,7 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     d = TrainT2VConfig(kind=kind)
     p = argparse.ArgumentParser(prog=f"labkit train {kind}", description=__doc__.splitlines()[0])
     for name in ("steps", "batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "seed",
-                 "checkpoint_every", "width", "layers", "text_width", "pos_scale"):
+                 "checkpoint_every", "width", "layers", "text_width", "pos_scale", "patch_size"):
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
     p.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
                    help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")

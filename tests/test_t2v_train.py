@@ -168,16 +168,31 @@ def test_evaluation_scores_a_perfect_generator_as_perfect_and_a_blank_one_as_zer
     assert report["psnr_ok"] == 0.0 and report["kept"] == 0.0
 
 
-def test_image_to_video_can_start_from_a_text_to_video_model():
-    a = tt.new_denoiser("t2v", 4, seed=1, **SIZES)
-    b = tt.init_from_t2v(tt.new_denoiser("i2v", 4, seed=2, **SIZES), a)
+@pytest.mark.parametrize("patch_size", [2, 1])
+def test_image_to_video_can_start_from_a_text_to_video_model(patch_size):
+    sizes = {**SIZES, "patch_size": patch_size}
+    a = tt.new_denoiser("t2v", 4, seed=1, **sizes)
+    b = tt.init_from_t2v(tt.new_denoiser("i2v", 4, seed=2, **sizes), a)
     g = torch.Generator().manual_seed(0)
     x, image = torch.randn(2, 5, 4, 8, 8, generator=g), torch.randn(2, 5, 4, 8, 8, generator=g)
     t, ids = torch.tensor([10, 900]), torch.randint(3, 20, (2, 16), generator=g)
     with torch.no_grad():
         torch.testing.assert_close(b(x, t, ids, image), a(x, t, ids))  # image channels start at zero weight
-        fresh = tt.new_denoiser("i2v", 4, seed=2, **SIZES)
+        fresh = tt.new_denoiser("i2v", 4, seed=2, **sizes)
         assert not torch.allclose(fresh(x, t, ids, image), a(x, t, ids), atol=1e-3)
+
+
+@pytest.mark.parametrize("patch_size, tokens", [(2, 5 * 4 * 4), (1, 5 * 8 * 8)])
+def test_patch_size_sets_the_number_of_video_tokens(patch_size, tokens):
+    model = tt.new_denoiser("t2v", 4, **SIZES, patch_size=patch_size)
+    x, ids = torch.randn(2, 5, 4, 8, 8), torch.randint(3, 20, (2, 16))
+    with torch.no_grad():
+        text = model.text_encoder(ids)[0]
+        embedded = model.transformer.patch_embed(text, x)  # text tokens first, then the video tokens
+        assert embedded.shape == (2, 16 + tokens, SIZES["width"])
+        assert model(x, torch.tensor([5, 500]), ids).shape == x.shape  # unpatchified back to the latent layout
+    with pytest.raises(ValueError, match="patch_size 1, 2 or 4"):
+        t2v.new_transformer(4, patch_size=3)
 
 
 def test_vae_ceiling_scores_reconstructions(monkeypatch, vae):
