@@ -206,6 +206,7 @@ class TrainT2VConfig:
     text_width: int = SIZES["text_width"]
     pos_scale: float = SIZES["pos_scale"]
     patch_size: int = SIZES["patch_size"]
+    t_sampling: str = "uniform"  # training timesteps: "uniform" (CogVideoX) or "logit-normal" (SD3: more mid-noise)
 
 
 def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: float, cfg: TrainT2VConfig,
@@ -216,8 +217,12 @@ def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: fl
     draw = torch.randn(cache.mean[idx].shape, generator=g)  # drawn either way: same stream for both settings
     x0 = (cache.mean[idx] + (cache.std[idx] * draw if cfg.posterior == "sample" else 0)) * scale
     drop = torch.rand(cfg.batch, generator=g) < cfg.cfg_dropout
-    out = {"x0": x0, "ids": torch.where(drop[:, None], empty, ids[idx]),
-           "t": torch.randint(0, 1000, (cfg.batch,), generator=g), "noise": torch.randn(x0.shape, generator=g)}
+    if cfg.t_sampling == "uniform":
+        t = torch.randint(0, 1000, (cfg.batch,), generator=g)
+    else:  # logit-normal(0, 1) on t / 1000 (Esser et al. 2024, SD3): dense in the middle, thin at both ends
+        t = (torch.sigmoid(torch.randn(cfg.batch, generator=g)) * 1000).long().clamp(0, 999)
+    out = {"x0": x0, "ids": torch.where(drop[:, None], empty, ids[idx]), "t": t,
+           "noise": torch.randn(x0.shape, generator=g)}
     if cfg.kind == "i2v":  # first frame latents, then zeros, as CogVideoXImageToVideoPipeline.prepare_latents
         first = cache.first_mean[idx] + cache.first_std[idx] * torch.randn(cache.first_mean[idx].shape, generator=g)
         out["image_latents"] = torch.cat([first * scale, torch.zeros_like(x0[:, 1:])], dim=1)
@@ -300,6 +305,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
         raise ValueError(f"expected kind 't2v' or 'i2v', got {cfg.kind!r}")
     if cfg.posterior not in ("mean", "sample"):
         raise ValueError(f"expected posterior 'mean' or 'sample', got {cfg.posterior!r}")
+    if cfg.t_sampling not in ("uniform", "logit-normal"):
+        raise ValueError(f"expected t_sampling 'uniform' or 'logit-normal', got {cfg.t_sampling!r}")
     if not 0.0 <= cfg.cfg_dropout < 1.0:
         raise ValueError(f"expected cfg_dropout in [0, 1), got {cfg.cfg_dropout}")
     vae = vae if vae is not None else default_vae()
@@ -461,6 +468,8 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     for name in ("steps", "batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "seed",
                  "checkpoint_every", "width", "layers", "text_width", "pos_scale", "patch_size"):
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
+    p.add_argument("--t-sampling", choices=["uniform", "logit-normal"], default=d.t_sampling,
+                   help="training timesteps: uniform (CogVideoX, default) or logit-normal (SD3: denser mid-noise)")
     p.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
                    help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
     p.add_argument("--out", type=Path, default=OUTPUTS_DIR / "models" / f"tiny-{kind}",

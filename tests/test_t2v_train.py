@@ -217,3 +217,17 @@ def test_clean_latents_are_the_posterior_mean_or_a_sample(cache):
     assert (sample["x0"] - mean["x0"]).abs().mean() > 0.1
     with pytest.raises(ValueError, match="posterior"):
         tt.train(tt.TrainT2VConfig(posterior="mode"), vae=None, cache=cache)
+
+
+def test_logit_normal_timesteps_are_denser_in_the_middle(cache):
+    tok = t2v.shapes_tokenizer()
+    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+    middle = {}
+    for sampling in ("uniform", "logit-normal"):
+        t = tt._batch(cache, ids, empty, 1.0, tt.TrainT2VConfig(batch=4000, t_sampling=sampling), 3)["t"]
+        assert t.dtype == torch.int64 and 0 <= int(t.min()) and int(t.max()) <= 999
+        middle[sampling] = float(((t >= 250) & (t < 750)).float().mean())
+    # uniform: 1/2 of the draws; logit-normal(0, 1): P(|n| < logit(0.75) = 1.0986) = 0.728
+    assert abs(middle["uniform"] - 0.5) < 0.03 and abs(middle["logit-normal"] - 0.728) < 0.03
+    with pytest.raises(ValueError, match="t_sampling"):
+        tt.train(tt.TrainT2VConfig(t_sampling="cosine"), vae=object(), cache=cache)
