@@ -73,6 +73,8 @@ __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize"
            "main_t2v", "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
+#: Training-timestep densities of ``TrainT2VConfig.t_sampling`` (see the module docstring).
+T_SAMPLINGS = ("uniform", "logit-normal")
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -309,8 +311,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
         raise ValueError(f"expected kind 't2v' or 'i2v', got {cfg.kind!r}")
     if cfg.posterior not in ("mean", "sample"):
         raise ValueError(f"expected posterior 'mean' or 'sample', got {cfg.posterior!r}")
-    if cfg.t_sampling not in ("uniform", "logit-normal"):
-        raise ValueError(f"expected t_sampling 'uniform' or 'logit-normal', got {cfg.t_sampling!r}")
+    if cfg.t_sampling not in T_SAMPLINGS:
+        raise ValueError(f"expected t_sampling in {T_SAMPLINGS}, got {cfg.t_sampling!r}")
     if not 0.0 <= cfg.cfg_dropout < 1.0:
         raise ValueError(f"expected cfg_dropout in [0, 1), got {cfg.cfg_dropout}")
     vae = vae if vae is not None else default_vae()
@@ -472,7 +474,7 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     for name in ("steps", "batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "seed",
                  "checkpoint_every", "width", "layers", "text_width", "pos_scale", "patch_size"):
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
-    p.add_argument("--t-sampling", choices=["uniform", "logit-normal"], default=d.t_sampling,
+    p.add_argument("--t-sampling", choices=T_SAMPLINGS, default=d.t_sampling,
                    help="training timesteps: uniform (CogVideoX, default) or logit-normal (SD3: denser mid-noise)")
     p.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
                    help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
