@@ -213,6 +213,8 @@ class TrainT2VConfig:
     pos_scale: float = SIZES["pos_scale"]
     patch_size: int = SIZES["patch_size"]
     t_sampling: str = "uniform"  # training timesteps: "uniform" (CogVideoX) or "logit-normal" (SD3: more mid-noise)
+    logit_mean: float = 0.0  # logit-normal only: t / 1000 = sigmoid(N(logit_mean, logit_std^2)); < 0: less noise
+    logit_std: float = 1.0
 
 
 def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: float, cfg: TrainT2VConfig,
@@ -225,8 +227,9 @@ def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: fl
     drop = torch.rand(cfg.batch, generator=g) < cfg.cfg_dropout
     if cfg.t_sampling == "uniform":
         t = torch.randint(0, 1000, (cfg.batch,), generator=g)
-    else:  # logit-normal(0, 1) on t / 1000 (Esser et al. 2024, SD3): dense in the middle, thin at both ends
-        t = (torch.sigmoid(torch.randn(cfg.batch, generator=g)) * 1000).long().clamp(0, 999)
+    else:  # logit-normal on t / 1000 (Esser et al. 2024, SD3): dense around sigmoid(logit_mean), thin at both ends
+        z = cfg.logit_mean + cfg.logit_std * torch.randn(cfg.batch, generator=g)
+        t = (torch.sigmoid(z) * 1000).long().clamp(0, 999)
     out = {"x0": x0, "ids": torch.where(drop[:, None], empty, ids[idx]), "t": t,
            "noise": torch.randn(x0.shape, generator=g)}
     if cfg.kind == "i2v":  # first frame latents, then zeros, as CogVideoXImageToVideoPipeline.prepare_latents
@@ -313,6 +316,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
         raise ValueError(f"expected posterior 'mean' or 'sample', got {cfg.posterior!r}")
     if cfg.t_sampling not in T_SAMPLINGS:
         raise ValueError(f"expected t_sampling in {T_SAMPLINGS}, got {cfg.t_sampling!r}")
+    if not cfg.logit_std > 0:
+        raise ValueError(f"expected logit_std > 0, got {cfg.logit_std}")
     if not 0.0 <= cfg.cfg_dropout < 1.0:
         raise ValueError(f"expected cfg_dropout in [0, 1), got {cfg.cfg_dropout}")
     vae = vae if vae is not None else default_vae()
@@ -476,6 +481,9 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
     p.add_argument("--t-sampling", choices=T_SAMPLINGS, default=d.t_sampling,
                    help="training timesteps: uniform (CogVideoX, default) or logit-normal (SD3: denser mid-noise)")
+    p.add_argument("--logit-mean", type=float, default=d.logit_mean,
+                   help="logit-normal only: centre of logit(t/1000); negative trains more at low noise")
+    p.add_argument("--logit-std", type=float, default=d.logit_std, help="logit-normal only: its spread")
     p.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
                    help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
     p.add_argument("--out", type=Path, default=OUTPUTS_DIR / "models" / f"tiny-{kind}",

@@ -231,3 +231,20 @@ def test_logit_normal_timesteps_are_denser_in_the_middle(cache):
     assert abs(middle["uniform"] - 0.5) < 0.03 and abs(middle["logit-normal"] - 0.728) < 0.03
     with pytest.raises(ValueError, match="t_sampling"):
         tt.train(tt.TrainT2VConfig(t_sampling="cosine"), vae=object(), cache=cache)
+
+
+def test_logit_mean_and_std_move_and_narrow_the_timesteps(cache):
+    tok = t2v.shapes_tokenizer()
+    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+
+    def draw(**kw):
+        return tt._batch(cache, ids, empty, 1.0, tt.TrainT2VConfig(batch=4000, t_sampling="logit-normal", **kw), 3)["t"]
+
+    torch.testing.assert_close(draw(logit_mean=0.0, logit_std=1.0), draw())  # the defaults are SD3's (0, 1)
+    low, narrow = draw(logit_mean=-0.5), draw(logit_std=0.5)
+    # median t = 1000 * sigmoid(logit_mean): 378 for -0.5, 500 for 0
+    assert abs(float(low.float().median()) - 377.5) < 15 and abs(float(narrow.float().median()) - 500) < 15
+    # P(250 <= t < 750) with std 0.5: P(|n| < 1.0986 / 0.5) = 0.972 (std 1: 0.728)
+    assert abs(float(((narrow >= 250) & (narrow < 750)).float().mean()) - 0.972) < 0.015
+    with pytest.raises(ValueError, match="logit_std"):
+        tt.train(tt.TrainT2VConfig(t_sampling="logit-normal", logit_std=0.0), vae=object(), cache=cache)
