@@ -133,9 +133,27 @@ class LatentCache:
     first_mean: torch.Tensor  # (N, 1, C, h, w): the first frame encoded alone (as the I2V pipeline does)
     first_std: torch.Tensor
     captions: list[str]
+    twin: torch.Tensor | None = None  # (N,): clip i's twin -- the same seed and words but the shape -- or None
 
     def __len__(self) -> int:
         return len(self.captions)
+
+
+def twin_caption(caption: str, index: int) -> str:
+    """The caption of clip ``index``'s twin: another shape, every other word kept, never a held-out combination.
+
+    Circle and square swap (the pair the tiny model confuses); a triangle's twin is a circle or a square by the
+    parity of ``index``. ``make_clip(twin_caption(c, i), seed)`` draws the same size, path and background as
+    ``make_clip(c, seed)`` (the same random draws), so the two clips differ only where the shapes differ.
+    """
+    from .data import HELDOUT_COMBOS, SHAPES, parse_caption
+
+    (spec,) = parse_caption(caption)  # one object per training clip
+    first = {"circle": "square", "square": "circle"}.get(spec.shape, ("circle", "square")[index % 2])
+    for shape in (first, *(s for s in SHAPES if s not in (first, spec.shape))):
+        if (spec.color, shape, spec.direction) not in HELDOUT_COMBOS:
+            return caption.replace(spec.shape, shape)
+    raise AssertionError(f"every other shape of {caption!r} is held out")  # cannot happen: <= 1 per colour+direction
 
 
 def _vae_fingerprint(vae) -> str:
@@ -154,11 +172,12 @@ def _encode(vae, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache_dir: Path | None = CACHE_DIR,
-                progress: bool = True) -> LatentCache:
+                progress: bool = True, twins: bool = False) -> LatentCache:
     """Encode ``num_clips`` training clips (``ShapesWorld("train", seed=seed)``, one object, speed words on).
 
-    Loaded from ``cache_dir`` when a file for the same VAE weights and clips exists; ``cache_dir=None`` never
-    touches the disk.
+    ``twins``: also encode each clip's twin (:func:`twin_caption`, the same seed), as clips ``num_clips + i``,
+    with ``cache.twin`` pairing them both ways. Loaded from ``cache_dir`` when a file for the same VAE
+    weights and clips exists; ``cache_dir=None`` never touches the disk.
     """
     from safetensors.torch import load_file, save_file
 
@@ -166,17 +185,30 @@ def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache
 
     if num_clips < 1:
         raise ValueError(f"expected num_clips >= 1, got {num_clips}")
+    from .data import clip_seed, make_clip
+
     world = ShapesWorld("train", length=num_clips, num_frames=NUM_FRAMES, size=SIZE, seed=seed)
+    captions = [world.caption(i) for i in range(num_clips)]
+    twin = None
+    if twins:
+        captions += [twin_caption(c, i) for i, c in enumerate(captions)]
+        twin = torch.cat([torch.arange(num_clips) + num_clips, torch.arange(num_clips)])
+
+    def clip(i: int) -> torch.Tensor:
+        if i < num_clips:
+            return world[i][0]
+        return make_clip(captions[i], clip_seed("train", i - num_clips, seed), NUM_FRAMES, SIZE)[0]
+
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"vae-{_vae_fingerprint(vae)}-train{seed}-n{num_clips}.safetensors"
+        name = f"vae-{_vae_fingerprint(vae)}-train{seed}-n{num_clips}{'-twins' if twins else ''}.safetensors"
+        path = Path(cache_dir) / name
         if path.exists():
             t = load_file(path)
-            return LatentCache(t["mean"], t["std"], t["first_mean"], t["first_std"],
-                               [world.caption(i) for i in range(num_clips)])
+            return LatentCache(t["mean"], t["std"], t["first_mean"], t["first_std"], captions, twin)
     parts = {k: [] for k in ("mean", "std", "first_mean", "first_std")}
-    for start in tqdm(range(0, num_clips, batch), desc="encode clips", disable=not progress, leave=False):
-        videos = torch.stack([world[i][0] for i in range(start, min(start + batch, num_clips))])
+    for start in tqdm(range(0, len(captions), batch), desc="encode clips", disable=not progress, leave=False):
+        videos = torch.stack([clip(i) for i in range(start, min(start + batch, len(captions)))])
         for prefix, x in (("", videos), ("first_", videos[:, :1])):
             mean, std = _encode(vae, x)
             parts[prefix + "mean"].append(mean)
@@ -184,8 +216,10 @@ def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache
     tensors = {k: torch.cat(v).contiguous() for k, v in parts.items()}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, path)
-    return LatentCache(**tensors, captions=[world.caption(i) for i in range(num_clips)])
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, tmp)
+        tmp.replace(path)  # atomic: a killed run leaves no half-written cache
+    return LatentCache(**tensors, captions=captions, twin=twin)
 
 
 # ------------------------------------------------------------------------------------------------ objective
@@ -215,13 +249,18 @@ class TrainT2VConfig:
     t_sampling: str = "uniform"  # training timesteps: "uniform" (CogVideoX) or "logit-normal" (SD3: more mid-noise)
     logit_mean: float = 0.0  # logit-normal only: t / 1000 = sigmoid(N(logit_mean, logit_std^2)); < 0: less noise
     logit_std: float = 1.0
+    twins: bool = False  # batches of twin clips (same path, other shape) sharing t and noise: a shape contrast
 
 
 def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: float, cfg: TrainT2VConfig,
            step: int) -> dict:
     """Everything random about step ``step``, from a generator seeded by ``(seed, step)``."""
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-    idx = torch.randint(len(cache), (cfg.batch,), generator=g)
+    if cfg.twins:  # half the batch, then their twins: row i and row i + batch/2 share t and noise
+        half = torch.randint(len(cache), (cfg.batch // 2,), generator=g)
+        idx = torch.cat([half, cache.twin[half]])
+    else:
+        idx = torch.randint(len(cache), (cfg.batch,), generator=g)
     draw = torch.randn(cache.mean[idx].shape, generator=g)  # drawn either way: same stream for both settings
     x0 = (cache.mean[idx] + (cache.std[idx] * draw if cfg.posterior == "sample" else 0)) * scale
     drop = torch.rand(cfg.batch, generator=g) < cfg.cfg_dropout
@@ -230,8 +269,11 @@ def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: fl
     else:  # logit-normal on t / 1000 (Esser et al. 2024, SD3): dense around sigmoid(logit_mean), thin at both ends
         z = cfg.logit_mean + cfg.logit_std * torch.randn(cfg.batch, generator=g)
         t = (torch.sigmoid(z) * 1000).long().clamp(0, 999)
-    out = {"x0": x0, "ids": torch.where(drop[:, None], empty, ids[idx]), "t": t,
-           "noise": torch.randn(x0.shape, generator=g)}
+    noise = torch.randn(x0.shape, generator=g)
+    if cfg.twins:
+        h = cfg.batch // 2
+        t, noise = torch.cat([t[:h], t[:h]]), torch.cat([noise[:h], noise[:h]])
+    out = {"x0": x0, "ids": torch.where(drop[:, None], empty, ids[idx]), "t": t, "noise": noise}
     if cfg.kind == "i2v":  # first frame latents, then zeros, as CogVideoXImageToVideoPipeline.prepare_latents
         first = cache.first_mean[idx] + cache.first_std[idx] * torch.randn(cache.first_mean[idx].shape, generator=g)
         out["image_latents"] = torch.cat([first * scale, torch.zeros_like(x0[:, 1:])], dim=1)
@@ -306,7 +348,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
     ``out``: checkpoint folder (pipeline format + ``training_state/``), written every ``checkpoint_every``
     steps and at the end; ``resume``: such a folder to continue from (same settings, more or equal steps).
     ``on_checkpoint(ema_model, step)`` is called at each checkpoint (e.g. to measure adherence on the way).
-    ``init_from``: (i2v only) a text-to-video pipeline or folder to start from (:func:`init_from_t2v`).
+    ``init_from``: a text-to-video pipeline or folder to start from (i2v: :func:`init_from_t2v`; t2v: its
+    weights as they are, a fine-tune with a fresh optimizer and LR schedule).
     """
     from .train import TrainConfig, fit
 
@@ -318,23 +361,29 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
         raise ValueError(f"expected t_sampling in {T_SAMPLINGS}, got {cfg.t_sampling!r}")
     if not cfg.logit_std > 0:
         raise ValueError(f"expected logit_std > 0, got {cfg.logit_std}")
+    if cfg.twins and cfg.batch % 2:
+        raise ValueError(f"twins pairs each clip with its twin: expected an even batch, got {cfg.batch}")
+    if cfg.twins and cache is not None and cache.twin is None:
+        raise ValueError("twins needs a cache built with build_cache(..., twins=True); this one has no twins")
     if not 0.0 <= cfg.cfg_dropout < 1.0:
         raise ValueError(f"expected cfg_dropout in [0, 1), got {cfg.cfg_dropout}")
     vae = vae if vae is not None else default_vae()
     scale, scheduler = vae_scale(vae), cogvideox_scheduler()
-    cache = cache if cache is not None else build_cache(vae, cfg.num_clips, cfg.seed, progress=progress)
+    cache = cache if cache is not None else build_cache(vae, cfg.num_clips, cfg.seed, progress=progress,
+                                                        twins=cfg.twins)
     tokenizer = shapes_tokenizer()
     ids, empty = tokenize(tokenizer, cache.captions), tokenize(tokenizer, [""])
     model = new_denoiser(cfg.kind, vae.config.latent_channels, cfg.seed, width=cfg.width, layers=cfg.layers,
                          text_width=cfg.text_width, pos_scale=cfg.pos_scale, patch_size=cfg.patch_size)
     if init_from is not None and not resume:
-        if cfg.kind != "i2v":
-            raise ValueError(f"init_from starts an image-to-video model from a text-to-video one; got kind {cfg.kind!r}")
         if isinstance(init_from, (str, Path)):
             from diffusers import DiffusionPipeline
 
             init_from = DiffusionPipeline.from_pretrained(init_from)
-        init_from_t2v(model, Denoiser(init_from.text_encoder, init_from.transformer))
+        if cfg.kind == "i2v":
+            init_from_t2v(model, Denoiser(init_from.text_encoder, init_from.transformer))
+        else:  # fine-tune: start from its weights (the sizes must match), with a fresh optimizer and LR schedule
+            model.load_state_dict(Denoiser(init_from.text_encoder, init_from.transformer).state_dict())
     resume_from = _load_state(Path(resume) / "training_state", model, cfg) if resume else None
     losses = list(resume_from["losses"]) if resume_from else []
 
@@ -492,9 +541,11 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     p.add_argument("--eval", type=int, default=0, help="held-out clips to evaluate after training (84 = all)")
     p.add_argument("--ship", type=Path, default=None,
                    help="ship into this data/models/ folder, only if --eval 84 meets the issue's bars")
-    if kind == "i2v":
-        p.add_argument("--init-from", type=Path, default=None,
-                       help="a trained text-to-video pipeline folder to start from (zero-initialised image channels)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="a trained text-to-video pipeline folder to start from (i2v: zero-initialised image "
+                        "channels; t2v: a fine-tune, same sizes, fresh optimizer and LR schedule)")
+    p.add_argument("--twins", action="store_true",
+                   help="batches of twin clips (the same path, another shape) sharing t and noise")
     p.add_argument("--curve-clips", type=int, default=0,
                    help="t2v: held-out clips (10 sampler steps) scored at every checkpoint, for a learning curve")
     p.add_argument("--vae", type=Path, default=None,
@@ -527,7 +578,7 @@ def _main(argv: list[str], kind: str) -> int:
             print(json.dumps(curve[-1]), flush=True)
 
     result = train(cfg, vae=vae, out=args.out, resume=args.resume, on_checkpoint=measure,
-                   init_from=getattr(args, "init_from", None))
+                   init_from=args.init_from)
     seconds = time.perf_counter() - t0
     summary = {"kind": kind, "steps": cfg.steps, "seconds": round(seconds, 1),
                "final_loss_mean_last_100": sum(result.losses[-100:]) / max(1, len(result.losses[-100:]))}

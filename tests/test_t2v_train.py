@@ -248,3 +248,58 @@ def test_logit_mean_and_std_move_and_narrow_the_timesteps(cache):
     assert abs(float(((narrow >= 250) & (narrow < 750)).float().mean()) - 0.972) < 0.015
     with pytest.raises(ValueError, match="logit_std"):
         tt.train(tt.TrainT2VConfig(t_sampling="logit-normal", logit_std=0.0), vae=object(), cache=cache)
+
+
+def test_twin_captions_change_only_the_shape_and_avoid_held_out_combinations():
+    from labkit.data import HELDOUT_COMBOS, parse_caption
+
+    assert tt.twin_caption("a red circle moving up slowly", 0) == "a red square moving up slowly"
+    assert tt.twin_caption("a red square moving left", 5) == "a red circle moving left"
+    assert {tt.twin_caption("a red triangle moving left", i) for i in (0, 1)} == {
+        "a red circle moving left", "a red square moving left"}
+    # ("cyan", "square", "left") is held out: a cyan circle moving left gets a triangle twin instead
+    assert tt.twin_caption("a cyan circle moving left", 0) == "a cyan triangle moving left"
+    from labkit.data import ShapesWorld
+
+    world = ShapesWorld("train", length=300)
+    for i in range(300):
+        (a,), (b,) = parse_caption(world.caption(i)), parse_caption(tt.twin_caption(world.caption(i), i))
+        assert a.shape != b.shape and (a.color, a.direction, a.speed) == (b.color, b.direction, b.speed)
+        assert (b.color, b.shape, b.direction) not in HELDOUT_COMBOS
+
+
+def test_twin_batches_pair_clips_of_the_same_path_with_shared_noise_and_t(vae, tmp_path):
+    from labkit.data import clip_seed, make_clip
+
+    c = tt.build_cache(vae, 3, seed=2, cache_dir=tmp_path, progress=False, twins=True)
+    assert len(c) == 6 and c.twin.tolist() == [3, 4, 5, 0, 1, 2]
+    assert c.captions[4] == tt.twin_caption(c.captions[1], 1)
+    assert len(list(tmp_path.glob("*-twins.safetensors"))) == 1 and not list(tmp_path.glob("*.tmp"))
+    # the twin is the same seed rendered with the other shape: few pixels differ (the corners)
+    a = make_clip(c.captions[1], clip_seed("train", 1, 2))[0]
+    b = make_clip(c.captions[4], clip_seed("train", 1, 2))[0]
+    differ = float(((a - b).abs().sum(1) > 0.05).float().mean())
+    assert 0 < differ < 0.05
+    tok = t2v.shapes_tokenizer()
+    ids, empty = tt.tokenize(tok, c.captions), tt.tokenize(tok, [""])
+    b = tt._batch(c, ids, empty, 1.0, tt.TrainT2VConfig(batch=8, twins=True, cfg_dropout=0.0), 3)
+    assert torch.equal(b["t"][:4], b["t"][4:]) and torch.equal(b["noise"][:4], b["noise"][4:])
+    assert not torch.equal(b["noise"][0], b["noise"][1])
+    rows = [next(j for j in range(len(c)) if torch.equal(c.mean[j], x)) for x in b["x0"]]  # which clip each row is
+    assert rows[4:] == [int(c.twin[j]) for j in rows[:4]]  # row i + 4 is row i's twin
+    with pytest.raises(ValueError, match="even batch"):
+        tt.train(tt.TrainT2VConfig(batch=3, twins=True), vae=object(), cache=c)
+    with pytest.raises(ValueError, match="no twins"):
+        tt.train(tt.TrainT2VConfig(twins=True), vae=object(), cache=tt.build_cache(vae, 2, cache_dir=None,
+                                                                                  progress=False))
+
+
+def test_text_to_video_can_fine_tune_from_a_pipeline(vae, cache):
+    start = t2v.build_pipeline("t2v", vae=vae, seed=5, **SIZES)
+    cfg = tt.TrainT2VConfig(steps=1, batch=2, lr=0.0, warmup=1, checkpoint_every=0, ema_decay=0.0, **SIZES)
+    tuned = tt.train(cfg, vae=vae, cache=cache, init_from=start, progress=False).model  # lr 0: weights kept
+    for (name, p), q in zip(tuned.transformer.state_dict().items(), start.transformer.state_dict().values(),
+                            strict=True):
+        assert torch.equal(p, q), name
+    fresh = tt.train(cfg, vae=vae, cache=cache, progress=False).model  # seed 0: not the seed-5 weights
+    assert not torch.equal(fresh.transformer.proj_out.weight, start.transformer.proj_out.weight)
