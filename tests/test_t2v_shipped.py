@@ -80,8 +80,8 @@ def test_shipped_t2v_reproduces_its_recorded_evaluation(t2v_report):
 
 @pytest.mark.slow
 @t2v_shipped
-@pytest.mark.xfail(strict=True, reason="shipped tiny-t2v: colour, direction, speed, count right in ~100% of the 84 "
-                   "held-out clips but squares come out as circles (shape ~67%), so the bar is ~0.67 < 0.9; "
+@pytest.mark.xfail(strict=True, reason="shipped tiny-t2v: colour, direction, speed, count right in 100% of the 84 "
+                   "held-out clips but squares come out as circles (shape 65.5%), so the bar is 0.655 < 0.9; "
                    "strict: passes loudly once a model meeting it is shipped")
 def test_shipped_t2v_meets_the_prompt_adherence_bar(t2v_report):
     assert tt.bars_problem("t2v", t2v_report) == "", t2v_report["bar"]
@@ -99,7 +99,7 @@ def test_shipped_i2v_reproduces_the_first_frame(i2v_report):
 
 @pytest.mark.slow
 @i2v_shipped
-@pytest.mark.xfail(strict=True, reason="shipped tiny-i2v: first frame >= 25 dB in ~95% of clips, but the object "
-                   "keeps colour and shape in every frame in ~71% (squares round off as they move); bar 90%")
+@pytest.mark.xfail(strict=True, reason="shipped tiny-i2v: first frame >= 25 dB in 97.6% of clips, but the object "
+                   "keeps colour and shape in every frame in 65.5% (squares round off as they move); bar 90%")
 def test_shipped_i2v_keeps_the_object(i2v_report):
     assert i2v_report["kept"] >= 0.9, i2v_report["kept"]
