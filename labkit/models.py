@@ -199,6 +199,6 @@ def load(name: str, verify_sha256: bool = True):
         bad = {path: s for path, s in status.items() if s != "ok"}
         if not status or bad:
             raise RuntimeError(f"{name}: files do not match data/MANIFEST: {bad or 'no manifest entries'}")
-    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    pipe = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     return pipe

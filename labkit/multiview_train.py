@@ -237,7 +237,7 @@ def load_generator(folder: Path):
         raise FileNotFoundError(f"expected an orbit generator folder with orbit.json, got {folder}")
     cfg = OrbitConfig(**json.loads((folder / "orbit.json").read_text()))
     unet = UNetSpatioTemporalConditionModel.from_pretrained(folder / "unet", use_safetensors=True,
-                                                            torch_dtype=torch.float32).eval()
+                                                            dtype=torch.float32).eval()
     return unet, cfg
 
 

@@ -104,7 +104,7 @@ def load_vae(name_or_path=COURSE_VAES["3d"]):
     name = json.loads((path / "config.json").read_text()).get("_class_name")
     if name not in classes:
         raise ValueError(f"expected a VAE config of class {sorted(classes)}, got {name!r} in {path}")
-    return classes[name].from_pretrained(path, torch_dtype=torch.float32, use_safetensors=True).eval()
+    return classes[name].from_pretrained(path, dtype=torch.float32, use_safetensors=True).eval()
 
 
 def is_3d(vae) -> bool:
