@@ -19,11 +19,13 @@ runs in seconds. Their ``pipe.labkit_note`` says so, and every notebook cell tha
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from . import DATA_DIR
 
-__all__ = ["RANDOM_WEIGHTS_NOTE", "SHIPPED", "shapes_tokenizer", "tiny_cogvideox_components",
+__all__ = ["RANDOM_WEIGHTS_NOTE", "SHIPPED", "shapes_tokenizer", "provenance", "tiny_cogvideox_components",
            "tiny_cogvideox_pipeline", "tiny_svd_components", "tiny_svd_pipeline", "TINY_FACTORIES"]
 
 RANDOM_WEIGHTS_NOTE = ("random weights (an untrained tiny pipeline built by labkit.models): its videos are noise, "
@@ -176,6 +178,14 @@ def is_shipped(name: str) -> bool:
     if name not in SHIPPED:
         raise ValueError(f"unknown shipped model {name!r}; expected one of {sorted(SHIPPED)}")
     return (SHIPPED[name]["folder"] / "model_index.json").exists()
+
+
+def provenance(name: str) -> dict:
+    """The ``PROVENANCE.json`` of a shipped model: its command, seed, seconds, hardware and the shipping run's
+    evaluation (with ``bars_met`` / ``bars_problem`` where the trainer checks the issue's bars)."""
+    if not is_shipped(name):
+        raise FileNotFoundError(f"{name} is not shipped yet; it is trained by `{SHIPPED[name]['train']}`")
+    return json.loads((SHIPPED[name]["folder"] / "PROVENANCE.json").read_text())
 
 
 def load(name: str, verify_sha256: bool = True):

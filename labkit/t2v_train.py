@@ -198,10 +198,8 @@ def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache
         captions += [twin_caption(c, i) for i, c in enumerate(captions)]
         twin = torch.cat([torch.arange(num_clips) + num_clips, torch.arange(num_clips)])
 
-    def clip(i: int) -> torch.Tensor:
-        if i < num_clips:
-            return world[i][0]
-        return make_clip(captions[i], clip_seed("train", i - num_clips, seed), NUM_FRAMES, SIZE)[0]
+    def clip(i: int) -> torch.Tensor:  # = world[i] for i < num_clips; twin i + num_clips: clip i's seed
+        return make_clip(captions[i], clip_seed("train", i % num_clips, seed), NUM_FRAMES, SIZE)[0]
 
     path = None
     if cache_dir is not None:

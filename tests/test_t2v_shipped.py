@@ -5,8 +5,6 @@ PROVENANCE.json; these tests re-measure it and hold the issue's bars (strict xfa
 missed, so it passes loudly once a better model is shipped).
 """
 
-import json
-
 import pytest
 import torch
 
@@ -16,10 +14,6 @@ from labkit import t2v_train as tt
 T2V, I2V = DATA_DIR / "models" / "tiny-t2v", DATA_DIR / "models" / "tiny-i2v"
 t2v_shipped = pytest.mark.skipif(not models.is_shipped("tiny-t2v"), reason="data/models/tiny-t2v is not shipped")
 i2v_shipped = pytest.mark.skipif(not models.is_shipped("tiny-i2v"), reason="data/models/tiny-i2v is not shipped")
-
-
-def _provenance(folder):
-    return json.loads((folder / "PROVENANCE.json").read_text())
 
 
 @pytest.mark.parametrize("kind", ["t2v", "i2v"])
@@ -32,7 +26,7 @@ def test_shipped_files_size_and_provenance(kind):
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     assert size <= 10e6, f"{size / 1e6:.1f} MB > 10 MB"
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt")) and not list(folder.rglob("training_state"))
-    prov = _provenance(folder)
+    prov = models.provenance(f"tiny-{kind}")
     assert prov["command"].startswith(f"labkit train {kind}") and prov["seed"] == 0 and prov["eval"]["n"] == 84
     # the shipping run's verdict on its own evaluation is recorded, and agrees with bars_problem
     assert prov["bars_problem"] == tt.bars_problem(kind, prov["eval"])
@@ -72,7 +66,7 @@ def i2v_report():
 def test_shipped_t2v_reproduces_its_recorded_evaluation(t2v_report):
     """Colour, direction, speed and count are what the recorded run measured (each clip is deterministic; a
     different CPU's float rounding may flip a borderline clip, hence 2 of 84)."""
-    recorded = _provenance(T2V)["eval"]
+    recorded = models.provenance("tiny-t2v")["eval"]
     for key in ("color", "shape", "direction", "speed", "count", "bar"):
         assert abs(t2v_report[key] - recorded[key]) <= 2 / 84, (key, t2v_report[key], recorded[key])
     assert t2v_report["color"] >= 0.9 and t2v_report["direction"] >= 0.9
@@ -91,7 +85,7 @@ def test_shipped_t2v_meets_the_prompt_adherence_bar(t2v_report):
 @i2v_shipped
 def test_shipped_i2v_reproduces_the_first_frame(i2v_report):
     """The first-frame bar (>= 25 dB in >= 90% of clips) and the recorded numbers."""
-    recorded = _provenance(I2V)["eval"]
+    recorded = models.provenance("tiny-i2v")["eval"]
     assert abs(i2v_report["psnr_ok"] - recorded["psnr_ok"]) <= 2 / 84
     assert abs(i2v_report["kept"] - recorded["kept"]) <= 2 / 84
     assert i2v_report["psnr_ok"] >= 0.9, i2v_report["psnr_ok"]
