@@ -92,18 +92,29 @@ def _object_window(clip, crop: int, jitter: int, gen: torch.Generator) -> torch.
     return clip.video[..., top:top + crop, left:left + crop]
 
 
-def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = None,
+             latent_noise: float = 0.0) -> torch.Tensor:
     """``L1 + MSE`` of the reconstruction of the posterior mean, plus ``KL_WEIGHT * KL`` (mean per value).
 
     Decoding the mean (not a sample) makes these tiny VAEs nearly deterministic autoencoders, which is what the
     course uses them for (``labkit.vae.encode`` takes the mean) and what a CPU budget of minutes can train; the KL
-    term keeps the latent bounded. ``generator`` is unused (kept for a sampled variant).
+    term keeps the latent bounded.
+
+    ``latent_noise`` > 0: decode ``mean + s * sd_c * n`` instead, ``n ~ N(0, 1)`` from ``generator``, ``sd_c`` each
+    latent channel's std in the batch (so scaling the latents up cannot outrun the noise) and ``s ~ U(0,
+    latent_noise)`` per clip. A decoder that must draw sharp clips from slightly wrong latents, and an encoder
+    that must code what matters (a square's corners) with a margin: a diffusion model's latents are never exact.
     """
     from .vae import to_vae_layout
 
     x = to_vae_layout(model, video * 2 - 1)
     posterior = model.encode(x).latent_dist
-    recon = model.decode(posterior.mode()).sample
+    z = posterior.mode()
+    if latent_noise:
+        sd = z.detach().transpose(0, 1).flatten(1).std(1).view(1, -1, *([1] * (z.ndim - 2)))
+        s = torch.rand((len(z),) + (1,) * (z.ndim - 1), generator=generator) * latent_noise
+        z = z + s * sd * torch.randn(z.shape, generator=generator)
+    recon = model.decode(z).sample
     kl = posterior.kl().mean() / posterior.mean[0].numel()
     return (recon - x).abs().mean() + ((recon - x) ** 2).mean() + KL_WEIGHT * kl
 
@@ -191,7 +202,7 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
               progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
               image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False,
-              layers_per_block: int = 1):
+              layers_per_block: int = 1, latent_noise: float = 0.0):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -206,8 +217,11 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     ``init_from``: a VAE folder of the same kind to continue training from (instead of a random start);
     ``standardize``: (with ``init_from``) first make every latent channel zero-mean, unit-std on training clips
     (:func:`standardize_latents`); the training then repairs the decoder's border;
-    ``layers_per_block``: resnets per encoder block (a fresh VAE only; the decoder has one more per block).
+    ``layers_per_block``: resnets per encoder block (a fresh VAE only; the decoder has one more per block);
+    ``latent_noise``: the clip stage decodes noisy latents (:func:`vae_loss`).
     """
+    if not 0.0 <= latent_noise <= 1.0:
+        raise ValueError(f"expected latent_noise in [0, 1] (a fraction of each channel's std), got {latent_noise}")
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
     seed_everything(seed)
     if init_from is not None:
@@ -242,7 +256,7 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     if steps:
         config = TrainConfig(steps=steps, lr=lr or spec["lr"], warmup=min(50, steps // 5), seed=seed,
                              progress=progress, log_every=10)
-        result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen), config,
+        result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen, latent_noise), config,
                      on_log=on_log or (_val_monitor(model, val_every) if progress else None))
     else:  # a continued VAE re-parametrised or re-scaled only (e.g. --standardize --steps 0)
         result = TrainResult(model=model)
@@ -301,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-batch", type=int, default=16, help="frames per step in the image stage")
     parser.add_argument("--posterior-std", type=float, default=None,
                         help="after training, fix the posterior std to this value (e.g. 1e-4; see fix_posterior_std)")
+    parser.add_argument("--latent-noise", type=float, default=0.0,
+                        help="clip stage: decode latents + U(0, this) x channel std x N(0, 1) (see vae_loss)")
     parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default outputs/models/vae-KIND); inside data/ it is shipped")
@@ -315,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                               full_steps=args.full_steps, crops=args.crops, val_every=args.val_every,
                               posterior_std=args.posterior_std, image_steps=args.image_steps,
                               image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize,
-                              layers_per_block=args.layers_per_block)
+                              layers_per_block=args.layers_per_block, latent_noise=args.latent_noise)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

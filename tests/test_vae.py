@@ -273,11 +273,30 @@ def test_image_stage_runs_first_on_single_frames(monkeypatch):
 
     seen = []
     real_loss = T.vae_loss
-    monkeypatch.setattr(T, "vae_loss", lambda m, b, gen=None: seen.append(tuple(b.shape)) or real_loss(m, b))
+    monkeypatch.setattr(T, "vae_loss", lambda m, b, *rest: seen.append(tuple(b.shape)) or real_loss(m, b))
     model, result = T.train_vae("3d", steps=1, image_steps=2, image_batch=3, batch=1, full_steps=0, scale_batches=1,
                                 progress=False)
     assert seen == [(3, 1, 3, 32, 32)] * 2 + [(1, 17, 3, 32, 32)]
     assert len(result.losses) == 3 and model.config.scaling_factor > 0
+
+
+def test_latent_noise_decodes_noisy_latents_reproducibly_and_is_checked():
+    """``latent_noise``: the loss decodes ``mean + s * channel_std * n`` -- a different loss from the clean one, the
+    same for the same generator seed, another for another seed; a value outside [0, 1] is refused before any
+    training."""
+    import labkit.vae_train as T
+
+    vae = tiny_vae_3d(latent_channels=4, block_out_channels=SMALL).eval()
+    x = clip(num_frames=9, size=32, batch=2, seed=1)
+    with torch.no_grad():
+        clean = T.vae_loss(vae, x)
+        noisy = [T.vae_loss(vae, x, torch.Generator().manual_seed(0), 1.0) for _ in range(2)]
+        other = T.vae_loss(vae, x, torch.Generator().manual_seed(1), 1.0)
+        zero = T.vae_loss(vae, x, torch.Generator().manual_seed(0), 0.0)
+    assert torch.equal(noisy[0], noisy[1]) and not torch.equal(noisy[0], other)
+    assert torch.equal(zero, clean) and not torch.equal(noisy[0], clean)
+    with pytest.raises(ValueError, match=r"latent_noise in \[0, 1\].*got 1.5"):
+        T.train_vae("3d", steps=1, latent_noise=1.5, progress=False)
 
 
 @pytest.mark.parametrize("factory", ["tiny_vae_2d", "tiny_vae_3d"])
