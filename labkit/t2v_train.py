@@ -72,7 +72,7 @@ from .t2v import (
 )
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
-           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep", "LiveLossPlot", "BARS",
+           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep", "shape_word_effect", "LiveLossPlot", "BARS",
            "bars_problem",
            "main_t2v", "main_i2v"]
 
@@ -481,6 +481,54 @@ def guidance_sweep(pipe, scales=(1.0, 2.0, 4.0, 7.0), num: int = 12, steps: int 
     """Measured prompt adherence of ``pipe`` at each classifier-free guidance scale (same captions and seeds)."""
     return {float(s): {k: v for k, v in evaluate_t2v(pipe, num, steps, s, seed, progress).items() if k != "videos"}
             for s in scales}
+
+
+@torch.no_grad()
+def shape_word_effect(pipe, num: int = 8, timesteps=(80, 300, 700), seed: int = 0) -> dict[int, dict]:
+    """Where the text-to-video model gets a square's shape from: the noisy input, or the word "square"?
+
+    ``num`` held-out square clips and their circle twins (:func:`twin_caption`: same seed, path and size) are
+    encoded with ``pipe.vae``; ``d`` = square latents - circle latents. Both are noised to ``t`` with the *same*
+    noise, and the model's clean-latent prediction ``x0_hat = sqrt(abar) x_t - sqrt(1 - abar) v`` (no guidance)
+    is read three ways. Per ``t``, as fractions of ``d`` (projections ``<a - b, d> / |d|^2``, mean over clips):
+
+    - ``"from_input"``: x0_hat(square input, "square") - x0_hat(circle input, "circle"): how much of the
+      shape difference the model puts back -- from both the input and the word (an ideal model: ~1 at low noise);
+    - ``"from_word"``: x0_hat(square input, "square") - x0_hat(square input, "circle"): the word's share alone.
+      At high noise the input holds almost nothing, so a model that draws squares from the prompt needs this
+      near 1 there.
+    """
+    from .data import ShapesWorld, clip_seed, make_clip, parse_caption
+
+    world = ShapesWorld("test", length=84, seed=seed)
+    picks = [i for i in range(84) if parse_caption(world.caption(i))[0].shape == "square"][:num]
+    if len(picks) < num:
+        raise ValueError(f"expected num <= {len(picks)} (the held-out square clips), got {num}")
+    captions = [world.caption(i) for i in picks]
+    twins = [twin_caption(c, i) for c, i in zip(captions, picks, strict=True)]
+    clips = [make_clip(c, clip_seed("test", i, seed), NUM_FRAMES, SIZE)[0] for cs in (captions, twins)
+             for c, i in zip(cs, picks, strict=True)]
+    scale, scheduler = vae_scale(pipe.vae), cogvideox_scheduler()
+    mean, _ = _encode(pipe.vae, torch.stack(clips))
+    square, circle = (mean * scale).chunk(2)
+    d = square - circle
+    norm = (d * d).flatten(1).sum(1)
+    model = Denoiser(pipe.text_encoder, pipe.transformer)
+    ids_square, ids_circle = tokenize(pipe.tokenizer, captions), tokenize(pipe.tokenizer, twins)
+    out = {}
+    for t in timesteps:
+        tt = torch.full((num,), int(t))
+        noise = torch.randn(square.shape, generator=torch.Generator().manual_seed(seed * 1000 + int(t)))
+        abar = scheduler.alphas_cumprod[int(t)]
+
+        def x0_hat(x0, ids):
+            x_t = scheduler.add_noise(x0, noise, tt)
+            return abar.sqrt() * x_t - (1 - abar).sqrt() * model(x_t, tt, ids)
+
+        sq = x0_hat(square, ids_square)
+        share = lambda other: float((((sq - other) * d).flatten(1).sum(1) / norm).mean())  # noqa: E731
+        out[int(t)] = {"from_input": share(x0_hat(circle, ids_circle)), "from_word": share(x0_hat(square, ids_circle))}
+    return out
 
 
 class LiveLossPlot:

@@ -303,3 +303,31 @@ def test_text_to_video_can_fine_tune_from_a_pipeline(vae, cache):
         assert torch.equal(p, q), name
     fresh = tt.train(cfg, vae=vae, cache=cache, progress=False).model  # seed 0: not the seed-5 weights
     assert not torch.equal(fresh.transformer.proj_out.weight, start.transformer.proj_out.weight)
+
+
+def test_shape_word_effect_splits_the_difference_between_the_input_and_the_word(vae):
+    """Two transformers whose answers are known: one that predicts v = 0 reads x0_hat = sqrt(abar) x_t, so it puts
+    back exactly abar_t of the square-circle difference and the word adds nothing; one that only reads the text
+    puts back abar_t from the input plus whatever the word adds (``from_input = abar_t + from_word``)."""
+    pipe = t2v.build_pipeline("t2v", vae=vae, **SIZES)
+    abar = pipe.scheduler.alphas_cumprod
+
+    def zero(hidden_states, **_):
+        return (torch.zeros_like(hidden_states),)
+
+    def text_only(hidden_states, encoder_hidden_states, **_):
+        return (encoder_hidden_states.mean((1, 2)).view(-1, 1, 1, 1, 1) * torch.ones_like(hidden_states)
+                + encoder_hidden_states[:, 2, :1].view(-1, 1, 1, 1, 1),)
+
+    with mock.patch.object(pipe.transformer, "forward", zero):
+        out = tt.shape_word_effect(pipe, num=2, timesteps=(80, 700))
+    for t in (80, 700):
+        assert out[t]["from_word"] == 0.0
+        assert out[t]["from_input"] == pytest.approx(float(abar[t]), abs=1e-4)
+    with mock.patch.object(pipe.transformer, "forward", text_only):
+        out = tt.shape_word_effect(pipe, num=2, timesteps=(80, 700))
+    for t in (80, 700):
+        assert abs(out[t]["from_word"]) > 1e-3  # the shape token differs, so does this model's answer
+        assert out[t]["from_input"] == pytest.approx(float(abar[t]) + out[t]["from_word"], abs=1e-4)
+    with pytest.raises(ValueError, match="num <= "):
+        tt.shape_word_effect(pipe, num=100)
