@@ -72,7 +72,7 @@ from .t2v import (
 )
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
-           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep", "shape_word_effect", "LiveLossPlot", "BARS",
+           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep", "shape_word_effect", "shape_code_consistency", "LiveLossPlot", "BARS",
            "bars_problem",
            "main_t2v", "main_i2v"]
 
@@ -515,20 +515,58 @@ def shape_word_effect(pipe, num: int = 8, timesteps=(80, 300, 700), seed: int = 
     norm = (d * d).flatten(1).sum(1)
     model = Denoiser(pipe.text_encoder, pipe.transformer)
     ids_square, ids_circle = tokenize(pipe.tokenizer, captions), tokenize(pipe.tokenizer, twins)
+    def x0_hat(x0, ids, t, noise):
+        tt, abar = torch.full((num,), t), scheduler.alphas_cumprod[t]
+        x_t = scheduler.add_noise(x0, noise, tt)
+        return abar.sqrt() * x_t - (1 - abar).sqrt() * model(x_t, tt, ids)
+
+    def share(a, b):  # <a - b, d> / |d|^2, mean over clips
+        return float((((a - b) * d).flatten(1).sum(1) / norm).mean())
+
     out = {}
-    for t in timesteps:
-        tt = torch.full((num,), int(t))
-        noise = torch.randn(square.shape, generator=torch.Generator().manual_seed(seed * 1000 + int(t)))
-        abar = scheduler.alphas_cumprod[int(t)]
-
-        def x0_hat(x0, ids):
-            x_t = scheduler.add_noise(x0, noise, tt)
-            return abar.sqrt() * x_t - (1 - abar).sqrt() * model(x_t, tt, ids)
-
-        sq = x0_hat(square, ids_square)
-        share = lambda other: float((((sq - other) * d).flatten(1).sum(1) / norm).mean())  # noqa: E731
-        out[int(t)] = {"from_input": share(x0_hat(circle, ids_circle)), "from_word": share(x0_hat(square, ids_circle))}
+    for t in map(int, timesteps):
+        noise = torch.randn(square.shape, generator=torch.Generator().manual_seed(seed * 1000 + t))
+        sq = x0_hat(square, ids_square, t, noise)
+        out[t] = {"from_input": share(sq, x0_hat(circle, ids_circle, t, noise)),
+                  "from_word": share(sq, x0_hat(square, ids_circle, t, noise))}
     return out
+
+
+@torch.no_grad()
+def shape_code_consistency(vae, num: int = 64, seed: int = 0) -> dict:
+    """How much of a square's latent code (minus its circle twin's) is the same wherever the object sits.
+
+    ``num`` training-world squares and their circle twins (:func:`twin_caption`: same seed, path and size);
+    only frame 0 is encoded (a causal 3D VAE codes it alone, as latent frame 0). For each pair, ``d`` = square
+    latents - circle latents in the 3 x 3 latent pixels around the object's centre, aligned on the latent pixel
+    that holds the centre. ``"rms"``: the typical size of ``d``; ``"consistent_share"``: the energy of the mean
+    ``d`` over all pairs as a fraction of ``rms^2`` -- 1 if the VAE codes "square" the same at every sub-pixel
+    offset, ~0 if the code changes with the offset (then a denoiser must know where the object sits, to a
+    fraction of a latent pixel, before the word can tell it what to draw); ``"pairs"``: the pairs used (objects
+    whose 3 x 3 window fits in the latent frame).
+    """
+    from .data import ShapesWorld, clip_seed, make_clip, parse_caption
+
+    if num < 2:
+        raise ValueError(f"expected num >= 2 pairs, got {num}")
+    world = ShapesWorld("train", length=64 * num, seed=seed)
+    picks = [i for i in range(len(world)) if parse_caption(world.caption(i))[0].shape == "square"][:num]
+    clips = [make_clip(world.caption(i), clip_seed("train", i, seed), NUM_FRAMES, SIZE) for i in picks]
+    twins = [make_clip(twin_caption(world.caption(i), i), clip_seed("train", i, seed), NUM_FRAMES, SIZE)[0]
+             for i in picks]
+    first = torch.stack([c[0][:1] for c in clips] + [v[:1] for v in twins])  # (2 num, 1, 3, H, W)
+    mean, _ = _encode(vae, first)
+    square, circle = (mean[:, 0] * vae_scale(vae)).chunk(2)  # (num, C, h, w)
+    factor = SIZE // square.shape[-1]
+    patches = []
+    for k, clip in enumerate(clips):
+        x, y = (float(v) / factor - 0.5 for v in clip[2].objects[0].positions[0])  # centre in latent pixels
+        ix, iy = round(x), round(y)
+        if 1 <= ix < square.shape[-1] - 1 and 1 <= iy < square.shape[-2] - 1:
+            patches.append((square[k] - circle[k])[:, iy - 1:iy + 2, ix - 1:ix + 2])
+    d = torch.stack(patches)
+    rms2 = float(d.pow(2).mean())
+    return {"rms": rms2 ** 0.5, "consistent_share": float(d.mean(0).pow(2).mean()) / rms2, "pairs": len(d)}
 
 
 class LiveLossPlot:

@@ -331,3 +331,29 @@ def test_shape_word_effect_splits_the_difference_between_the_input_and_the_word(
         assert out[t]["from_input"] == pytest.approx(float(abar[t]) + out[t]["from_word"], abs=1e-4)
     with pytest.raises(ValueError, match="num <= "):
         tt.shape_word_effect(pipe, num=100)
+
+
+def test_shape_code_consistency_is_one_for_a_fixed_code_and_small_for_one_that_flips_with_the_offset(monkeypatch):
+    """Two fake encoders of known answer: "square" always coded the same (share 1), or coded with a sign that
+    flips with the object's sub-pixel offset inside its latent pixel (the mean cancels: share near 0)."""
+    vae = mock.Mock(config=mock.Mock(shift_factor=None, scaling_factor=1.0, get=lambda k, d=None: None))
+
+    def latents(x, sign):  # x (2n, 1, 3, 64, 64): n squares then their n circle twins
+        n = len(x) // 2
+        out = torch.zeros(len(x), 1, 4, 8, 8)
+        out[:n] = sign(x[:n]).view(-1, 1, 1, 1, 1)
+        return out, torch.ones_like(out)
+
+    def offset_sign(frames):  # +1 / -1 by which half of its latent pixel the object's centroid falls in
+        mask = (frames[:, 0] - frames[:, 0, :, :1, :1]).abs().sum(1) > 0.2  # (n, H, W)
+        cx = (mask.float() * torch.arange(64.0)).sum((1, 2)) / mask.sum((1, 2))
+        return torch.where(cx / 8 - 0.5 - (cx / 8 - 0.5).round() > 0, 1.0, -1.0)
+
+    monkeypatch.setattr(tt, "_encode", lambda v, x: latents(x, lambda f: torch.ones(len(f))))
+    fixed = tt.shape_code_consistency(vae, num=24)
+    monkeypatch.setattr(tt, "_encode", lambda v, x: latents(x, offset_sign))
+    flips = tt.shape_code_consistency(vae, num=24)
+    assert fixed["consistent_share"] == pytest.approx(1.0) and fixed["pairs"] >= 12
+    assert flips["consistent_share"] < 0.2 and flips["rms"] == pytest.approx(fixed["rms"])
+    with pytest.raises(ValueError, match="num >= 2"):
+        tt.shape_code_consistency(vae, num=1)
