@@ -37,17 +37,26 @@ CROP = 32  # training crop size in pixels (a multiple of the 8x spatial factor)
 KL_WEIGHT = 1e-6  # small: a nearly deterministic autoencoder, with a KL term that keeps the latent bounded
 
 
-def build_vae(kind: str, seed: int = 0, latent_channels: int | None = None, layers_per_block: int = 1):
-    """The untrained tiny VAE of ``kind`` (``"2d"`` or ``"3d"``) with ``layers_per_block`` resnets per block."""
-    from .vae import tiny_vae_2d, tiny_vae_3d
+def build_vae(kind: str, seed: int = 0, latent_channels: int | None = None, layers_per_block: int = 1,
+              spatial_factor: int = 8):
+    """The untrained tiny VAE of ``kind`` (``"2d"`` or ``"3d"``) with ``layers_per_block`` resnets per block.
 
+    ``spatial_factor``: 8 (four blocks, as Stable Diffusion's and CogVideoX's VAEs) or 4 (the last block
+    dropped: 16 x 16 latents for 64 x 64 frames; a 3D VAE keeps its 4x temporal factor).
+    """
+    from .vae import _BLOCKS, tiny_vae_2d, tiny_vae_3d
+
+    if spatial_factor not in (4, 8):
+        raise ValueError(f"expected spatial_factor 4 or 8, got {spatial_factor!r}")
     if kind not in DEFAULTS:
         raise ValueError(f"expected kind '2d' or '3d', got {kind!r}")
     if not isinstance(layers_per_block, int) or layers_per_block < 1:
         raise ValueError(f"expected layers_per_block an int >= 1, got {layers_per_block!r}")
     channels = latent_channels or DEFAULTS[kind]["latent_channels"]
+    blocks = _BLOCKS if spatial_factor == 8 else _BLOCKS[:3]
     return (tiny_vae_3d if kind == "3d" else tiny_vae_2d)(latent_channels=channels, seed=seed,
-                                                          layers_per_block=layers_per_block)
+                                                          layers_per_block=layers_per_block,
+                                                          block_out_channels=blocks)
 
 
 def clip_batches(batch: int, seed: int = 0, num_frames: int = 17, size: int = 64, pool: int = 100_000,
@@ -202,7 +211,7 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
               progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
               image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False,
-              layers_per_block: int = 1, latent_noise: float = 0.0):
+              layers_per_block: int = 1, latent_noise: float = 0.0, spatial_factor: int = 8):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -218,7 +227,8 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     ``standardize``: (with ``init_from``) first make every latent channel zero-mean, unit-std on training clips
     (:func:`standardize_latents`); the training then repairs the decoder's border;
     ``layers_per_block``: resnets per encoder block (a fresh VAE only; the decoder has one more per block);
-    ``latent_noise``: the clip stage decodes noisy latents (:func:`vae_loss`).
+    ``latent_noise``: the clip stage decodes noisy latents (:func:`vae_loss`); ``spatial_factor``: 8 or 4
+    (:func:`build_vae`; a fresh VAE only).
     """
     if not 0.0 <= latent_noise <= 1.0:
         raise ValueError(f"expected latent_noise in [0, 1] (a fraction of each channel's std), got {latent_noise}")
@@ -227,14 +237,15 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     if init_from is not None:
         from .vae import is_3d, load_vae
 
-        if layers_per_block != 1:
-            raise ValueError("layers_per_block shapes a fresh VAE; a continued one keeps its own (drop init_from "
-                             f"or layers_per_block={layers_per_block})")
+        if layers_per_block != 1 or spatial_factor != 8:
+            raise ValueError("layers_per_block and spatial_factor shape a fresh VAE; a continued one keeps its own "
+                             f"(drop init_from, or layers_per_block={layers_per_block} / "
+                             f"spatial_factor={spatial_factor})")
         model = load_vae(init_from).train()
         if is_3d(model) != (kind == "3d"):
             raise ValueError(f"expected a {kind} VAE to continue from, got {type(model).__name__} at {init_from}")
     else:
-        model = build_vae(kind, seed=seed, layers_per_block=layers_per_block)
+        model = build_vae(kind, seed=seed, layers_per_block=layers_per_block, spatial_factor=spatial_factor)
     if standardize:
         if init_from is None:
             raise ValueError("standardize re-parametrises a trained VAE's latents: give init_from as well")
@@ -315,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-batch", type=int, default=16, help="frames per step in the image stage")
     parser.add_argument("--posterior-std", type=float, default=None,
                         help="after training, fix the posterior std to this value (e.g. 1e-4; see fix_posterior_std)")
+    parser.add_argument("--spatial-factor", type=int, choices=[4, 8], default=8,
+                        help="spatial compression of a fresh VAE: 8 (four blocks) or 4 (three: 16x16 latents)")
     parser.add_argument("--latent-noise", type=float, default=0.0,
                         help="clip stage: decode latents + U(0, this) x channel std x N(0, 1) (see vae_loss)")
     parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
@@ -331,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                               full_steps=args.full_steps, crops=args.crops, val_every=args.val_every,
                               posterior_std=args.posterior_std, image_steps=args.image_steps,
                               image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize,
-                              layers_per_block=args.layers_per_block, latent_noise=args.latent_noise)
+                              layers_per_block=args.layers_per_block, latent_noise=args.latent_noise,
+                              spatial_factor=args.spatial_factor)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

@@ -144,8 +144,24 @@ def test_layers_per_block_deepens_a_fresh_vae_and_is_refused_for_a_continued_one
     with pytest.raises(ValueError, match="layers_per_block an int >= 1, got 0"):
         build_vae("3d", layers_per_block=0)
     one.save_pretrained(tmp_path / "vae")
-    with pytest.raises(ValueError, match="shapes a fresh VAE"):
+    with pytest.raises(ValueError, match="shape a fresh VAE"):
         train_vae("3d", steps=1, init_from=tmp_path / "vae", layers_per_block=2, progress=False)
+
+
+def test_spatial_factor_4_gives_16x16_latents_and_is_refused_for_a_continued_vae(tmp_path):
+    from labkit.vae_train import build_vae, train_vae
+
+    four = build_vae("3d", spatial_factor=4)
+    with torch.no_grad():
+        z = four.encode(torch.rand(1, 3, 17, 64, 64) * 2 - 1).latent_dist.mean
+        x = four.decode(z).sample
+    assert tuple(z.shape) == (1, 16, 5, 16, 16) and tuple(x.shape) == (1, 3, 17, 64, 64)
+    assert tuple(build_vae("3d").encode(torch.zeros(1, 3, 17, 64, 64)).latent_dist.mean.shape) == (1, 16, 5, 8, 8)
+    with pytest.raises(ValueError, match="spatial_factor 4 or 8, got 2"):
+        build_vae("3d", spatial_factor=2)
+    build_vae("3d").save_pretrained(tmp_path / "vae")
+    with pytest.raises(ValueError, match="shape a fresh VAE"):
+        train_vae("3d", steps=1, init_from=tmp_path / "vae", spatial_factor=4, progress=False)
 
 
 def test_peak_tensor_memory_counts_live_tensors():
