@@ -533,22 +533,24 @@ def shape_word_effect(pipe, num: int = 8, timesteps=(80, 300, 700), seed: int = 
 
 
 @torch.no_grad()
-def shape_code_consistency(vae, num: int = 64, seed: int = 0) -> dict:
+def shape_code_consistency(vae, num: int = 64, seed: int = 0, window: int = 3) -> dict:
     """How much of a square's latent code (minus its circle twin's) is the same wherever the object sits.
 
     ``num`` training-world squares and their circle twins (:func:`twin_caption`: same seed, path and size);
     only frame 0 is encoded (a causal 3D VAE codes it alone, as latent frame 0). For each pair, ``d`` = square
-    latents - circle latents in the 3 x 3 latent pixels around the object's centre, aligned on the latent pixel
-    that holds the centre. ``"rms"``: the typical size of ``d``; ``"consistent_share"``: the energy of the mean
+    latents - circle latents in the ``window`` x ``window`` latent pixels around the object's centre (odd; 3
+    covers 24 pixels of an 8x VAE), aligned on the latent pixel that holds the centre. ``"rms"``: the typical size of ``d``; ``"consistent_share"``: the energy of the mean
     ``d`` over all pairs as a fraction of ``rms^2`` -- 1 if the VAE codes "square" the same at every sub-pixel
     offset, ~0 if the code changes with the offset (then a denoiser must know where the object sits, to a
     fraction of a latent pixel, before the word can tell it what to draw); ``"pairs"``: the pairs used (objects
-    whose 3 x 3 window fits in the latent frame).
+    whose window fits in the latent frame).
     """
     from .data import ShapesWorld, clip_seed, make_clip, parse_caption
 
     if num < 2:
         raise ValueError(f"expected num >= 2 pairs, got {num}")
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"expected an odd window >= 1 (latent pixels), got {window}")
     world = ShapesWorld("train", length=64 * num, seed=seed)
     picks = [i for i in range(len(world)) if parse_caption(world.caption(i))[0].shape == "square"][:num]
     clips = [make_clip(world.caption(i), clip_seed("train", i, seed), NUM_FRAMES, SIZE) for i in picks]
@@ -561,9 +563,9 @@ def shape_code_consistency(vae, num: int = 64, seed: int = 0) -> dict:
     patches = []
     for k, clip in enumerate(clips):
         x, y = (float(v) / factor - 0.5 for v in clip[2].objects[0].positions[0])  # centre in latent pixels
-        ix, iy = round(x), round(y)
-        if 1 <= ix < square.shape[-1] - 1 and 1 <= iy < square.shape[-2] - 1:
-            patches.append((square[k] - circle[k])[:, iy - 1:iy + 2, ix - 1:ix + 2])
+        ix, iy, r = round(x), round(y), window // 2
+        if r <= ix < square.shape[-1] - r and r <= iy < square.shape[-2] - r:
+            patches.append((square[k] - circle[k])[:, iy - r:iy + r + 1, ix - r:ix + r + 1])
     d = torch.stack(patches)
     rms2 = float(d.pow(2).mean())
     return {"rms": rms2 ** 0.5, "consistent_share": float(d.mean(0).pow(2).mean()) / rms2, "pairs": len(d)}

@@ -355,5 +355,8 @@ def test_shape_code_consistency_is_one_for_a_fixed_code_and_small_for_one_that_f
     flips = tt.shape_code_consistency(vae, num=24)
     assert fixed["consistent_share"] == pytest.approx(1.0) and fixed["pairs"] >= 12
     assert flips["consistent_share"] < 0.2 and flips["rms"] == pytest.approx(fixed["rms"])
+    assert tt.shape_code_consistency(vae, num=24, window=5)["consistent_share"] < 0.2  # same answer, wider window
     with pytest.raises(ValueError, match="num >= 2"):
         tt.shape_code_consistency(vae, num=1)
+    with pytest.raises(ValueError, match="odd window >= 1"):
+        tt.shape_code_consistency(vae, num=4, window=2)
