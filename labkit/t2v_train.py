@@ -72,9 +72,9 @@ from .t2v import (
 )
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
-           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep", "shape_word_effect", "shape_code_consistency", "LiveLossPlot", "BARS",
-           "bars_problem",
-           "main_t2v", "main_i2v"]
+           "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep",
+           "shape_word_effect", "shape_code_consistency", "LiveLossPlot", "BARS", "bars_problem", "main_t2v",
+           "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
 #: Training-timestep densities of ``TrainT2VConfig.t_sampling`` (see the module docstring).
@@ -483,6 +483,22 @@ def guidance_sweep(pipe, scales=(1.0, 2.0, 4.0, 7.0), num: int = 12, steps: int 
             for s in scales}
 
 
+def _square_twins(split: str, num: int, seed: int, search: int):
+    """The first ``num`` square clips among the first ``search`` of ``ShapesWorld(split)``, and their circle twins
+    (:func:`twin_caption`: the same seed, path and size): two lists of :class:`labkit.data.Clip`."""
+    from .data import ShapesWorld, clip_seed, make_clip, parse_caption
+
+    world = ShapesWorld(split, length=search, seed=seed)
+    picks = [i for i in range(search) if parse_caption(world.caption(i))[0].shape == "square"][:num]
+    if len(picks) < num:
+        raise ValueError(f"expected num <= {len(picks)} (the square clips among the first {search} of "
+                         f"ShapesWorld({split!r})), got {num}")
+    squares = [world[i] for i in picks]
+    circles = [make_clip(twin_caption(c.caption, i), clip_seed(split, i, seed), NUM_FRAMES, SIZE)
+               for c, i in zip(squares, picks, strict=True)]
+    return squares, circles
+
+
 @torch.no_grad()
 def shape_word_effect(pipe, num: int = 8, timesteps=(80, 300, 700), seed: int = 0) -> dict[int, dict]:
     """Where the text-to-video model gets a square's shape from: the noisy input, or the word "square"?
@@ -498,23 +514,16 @@ def shape_word_effect(pipe, num: int = 8, timesteps=(80, 300, 700), seed: int = 
       At high noise the input holds almost nothing, so a model that draws squares from the prompt needs this
       near 1 there.
     """
-    from .data import ShapesWorld, clip_seed, make_clip, parse_caption
-
-    world = ShapesWorld("test", length=84, seed=seed)
-    picks = [i for i in range(84) if parse_caption(world.caption(i))[0].shape == "square"][:num]
-    if len(picks) < num:
-        raise ValueError(f"expected num <= {len(picks)} (the held-out square clips), got {num}")
-    captions = [world.caption(i) for i in picks]
-    twins = [twin_caption(c, i) for c, i in zip(captions, picks, strict=True)]
-    clips = [make_clip(c, clip_seed("test", i, seed), NUM_FRAMES, SIZE)[0] for cs in (captions, twins)
-             for c, i in zip(cs, picks, strict=True)]
+    squares, circles = _square_twins("test", num, seed, search=84)
     scale, scheduler = vae_scale(pipe.vae), cogvideox_scheduler()
-    mean, _ = _encode(pipe.vae, torch.stack(clips))
+    mean, _ = _encode(pipe.vae, torch.stack([c.video for c in squares + circles]))
     square, circle = (mean * scale).chunk(2)
     d = square - circle
     norm = (d * d).flatten(1).sum(1)
     model = Denoiser(pipe.text_encoder, pipe.transformer)
-    ids_square, ids_circle = tokenize(pipe.tokenizer, captions), tokenize(pipe.tokenizer, twins)
+    ids_square = tokenize(pipe.tokenizer, [c.caption for c in squares])
+    ids_circle = tokenize(pipe.tokenizer, [c.caption for c in circles])
+
     def x0_hat(x0, ids, t, noise):
         tt, abar = torch.full((num,), t), scheduler.alphas_cumprod[t]
         x_t = scheduler.add_noise(x0, noise, tt)
@@ -539,30 +548,23 @@ def shape_code_consistency(vae, num: int = 64, seed: int = 0, window: int = 3) -
     ``num`` training-world squares and their circle twins (:func:`twin_caption`: same seed, path and size);
     only frame 0 is encoded (a causal 3D VAE codes it alone, as latent frame 0). For each pair, ``d`` = square
     latents - circle latents in the ``window`` x ``window`` latent pixels around the object's centre (odd; 3
-    covers 24 pixels of an 8x VAE), aligned on the latent pixel that holds the centre. ``"rms"``: the typical size of ``d``; ``"consistent_share"``: the energy of the mean
-    ``d`` over all pairs as a fraction of ``rms^2`` -- 1 if the VAE codes "square" the same at every sub-pixel
+    covers 24 pixels of an 8x VAE), aligned on the latent pixel that holds the centre. ``"rms"``: the typical
+    size of ``d``; ``"consistent_share"``: the energy of the mean ``d`` over all pairs as a fraction of ``rms^2`` -- 1 if the VAE codes "square" the same at every sub-pixel
     offset, ~0 if the code changes with the offset (then a denoiser must know where the object sits, to a
     fraction of a latent pixel, before the word can tell it what to draw); ``"pairs"``: the pairs used (objects
     whose window fits in the latent frame).
     """
-    from .data import ShapesWorld, clip_seed, make_clip, parse_caption
-
     if num < 2:
         raise ValueError(f"expected num >= 2 pairs, got {num}")
     if window < 1 or window % 2 == 0:
         raise ValueError(f"expected an odd window >= 1 (latent pixels), got {window}")
-    world = ShapesWorld("train", length=64 * num, seed=seed)
-    picks = [i for i in range(len(world)) if parse_caption(world.caption(i))[0].shape == "square"][:num]
-    clips = [make_clip(world.caption(i), clip_seed("train", i, seed), NUM_FRAMES, SIZE) for i in picks]
-    twins = [make_clip(twin_caption(world.caption(i), i), clip_seed("train", i, seed), NUM_FRAMES, SIZE)[0]
-             for i in picks]
-    first = torch.stack([c[0][:1] for c in clips] + [v[:1] for v in twins])  # (2 num, 1, 3, H, W)
-    mean, _ = _encode(vae, first)
+    clips, twins = _square_twins("train", num, seed, search=64 * num)
+    mean, _ = _encode(vae, torch.stack([c.video[:1] for c in clips + twins]))  # frame 0: (2 num, 1, 3, H, W)
     square, circle = (mean[:, 0] * vae_scale(vae)).chunk(2)  # (num, C, h, w)
     factor = SIZE // square.shape[-1]
     patches = []
     for k, clip in enumerate(clips):
-        x, y = (float(v) / factor - 0.5 for v in clip[2].objects[0].positions[0])  # centre in latent pixels
+        x, y = (float(v) / factor - 0.5 for v in clip.truth.objects[0].positions[0])  # centre in latent pixels
         ix, iy, r = round(x), round(y), window // 2
         if r <= ix < square.shape[-1] - r and r <= iy < square.shape[-2] - r:
             patches.append((square[k] - circle[k])[:, iy - r:iy + r + 1, ix - r:ix + r + 1])
