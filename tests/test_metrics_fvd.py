@@ -1,7 +1,6 @@
 """Tests of labkit.metrics.fvd and labkit.metrics.i3d: FVD plumbing with a transparent feature extractor, FVD-SW
 with the shipped SW-Net, the I3D architecture (pytorch-i3d names and shapes, random weights) and its two loaders."""
 
-import pickle
 import warnings
 
 import pytest
@@ -122,23 +121,33 @@ def test_i3d_has_the_pytorch_i3d_names_and_shapes():
     assert 12_000_000 < n_params < 13_000_000  # I3D RGB: ~12.3 M parameters
 
 
-def test_i3d_state_dict_loader_roundtrip_and_refuses_pickled_objects(tmp_path):
+def test_i3d_state_dict_loader_reads_safetensors_and_never_unpickles(tmp_path):
+    from safetensors.torch import save_file
+
     torch.manual_seed(0)
     model = InceptionI3d()
-    path = tmp_path / "rgb_imagenet.pt"
-    torch.save(model.state_dict(), path)
+    path = tmp_path / "rgb_imagenet.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
     loaded = load_i3d(path)
     assert torch.equal(loaded.Mixed_5c.b3b.conv3d.weight, model.Mixed_5c.b3b.conv3d.weight)
+    pickled = tmp_path / "rgb_imagenet.pt"  # the published format: refused, with the conversion to run once
+    torch.save(model.state_dict(), pickled)
+    with pytest.raises(ValueError, match="never unpickles.*save_file"):
+        load_i3d(pickled)
     evil = tmp_path / "evil.pt"
     torch.save({"logits.conv3d.weight": torch.zeros(1), "payload": ColourMotionFeatures()}, evil)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ValueError, match="not a TorchScript module"):
         load_i3d(evil)
     with pytest.raises(FileNotFoundError, match="pytorch-i3d"):
         load_i3d(tmp_path / "missing.pt")
-    bad = tmp_path / "bad.pt"
-    torch.save({"conv.weight": torch.zeros(1)}, bad)
+    bad = tmp_path / "bad.safetensors"
+    save_file({"conv.weight": torch.zeros(1)}, bad)
     with pytest.raises(ValueError, match="logits.conv3d.weight"):
         load_i3d(bad)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load_i3d(junk)
 
 
 class FakeTorchScriptI3D(torch.nn.Module):

