@@ -37,7 +37,7 @@ from .models import TEXT_LENGTH, shapes_tokenizer
 from .vae import COURSE_VAES
 
 __all__ = ["NUM_FRAMES", "SIZE", "SIZES", "default_vae", "vae_is_shipped", "cogvideox_scheduler",
-           "new_text_encoder", "new_transformer", "components", "build_pipeline", "component_table",
+           "new_text_encoder", "vae_spatial_factor", "new_transformer", "components", "build_pipeline", "component_table",
            "check_prompt", "generate", "animate", "text_to_image_to_video", "vae_scale"]
 
 NUM_FRAMES, SIZE = 17, 64  # Shapes-world clips: 17 = 8*2 + 1 frames (see generate), 64x64 pixels
@@ -99,27 +99,37 @@ def new_text_encoder(tokenizer, text_width: int = SIZES["text_width"], seed: int
         eos_token_id=1, decoder_start_token_id=0)).eval()
 
 
+def vae_spatial_factor(vae) -> int:
+    """How many pixels one latent pixel spans, per side: ``2 ** (blocks - 1)`` (diffusers' own rule)."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 def new_transformer(latent_channels: int, image_to_video: bool = False, width: int = SIZES["width"],
                     layers: int = SIZES["layers"], text_width: int = SIZES["text_width"], seed: int = 0,
-                    pos_scale: float = SIZES["pos_scale"], patch_size: int = SIZES["patch_size"]):
+                    pos_scale: float = SIZES["pos_scale"], patch_size: int = SIZES["patch_size"],
+                    spatial_factor: int = 8):
     """A tiny ``CogVideoXTransformer3DModel`` for 17x64x64 clips with ``latent_channels`` VAE channels.
 
     ``pos_scale`` is the transformer's ``spatial_interpolation_scale``: its 3D sin-cos position embedding puts
     the patch in row ``i`` at position ``i / pos_scale``. ``patch_size`` 2 (CogVideoX's) makes one token of each
     2x2 latent pixels (80 video tokens per clip); 1 gives every latent pixel its own token (320).
+    ``spatial_factor`` is the VAE's (:func:`vae_spatial_factor`): 8 gives 8x8 latents, 4 gives 16x16.
     """
     from diffusers import CogVideoXTransformer3DModel
 
     if width % 16:
         raise ValueError(f"expected width divisible by 16 (attention heads of 16), got {width}")
+    if spatial_factor not in (4, 8):
+        raise ValueError(f"expected a VAE spatial_factor of 4 or 8, got {spatial_factor!r}")
     if patch_size not in (1, 2, 4):
-        raise ValueError(f"expected patch_size 1, 2 or 4 (it must divide the 8x8 latent), got {patch_size!r}")
+        raise ValueError(f"expected patch_size 1, 2 or 4 (it must divide the {SIZE // spatial_factor}x"
+                         f"{SIZE // spatial_factor} latent), got {patch_size!r}")
     torch.manual_seed(seed)
     return CogVideoXTransformer3DModel(
         num_attention_heads=width // 16, attention_head_dim=16,
         in_channels=2 * latent_channels if image_to_video else latent_channels,  # noisy latents (+ image latents)
         out_channels=latent_channels, time_embed_dim=width, text_embed_dim=text_width,  # = T5 d_model
-        num_layers=layers, sample_width=SIZE // 8, sample_height=SIZE // 8,  # latent size: the VAE is 8x spatial
+        num_layers=layers, sample_width=SIZE // spatial_factor, sample_height=SIZE // spatial_factor,  # latent size
         sample_frames=NUM_FRAMES, patch_size=patch_size, temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH,
         dropout=0.0, attention_bias=True, spatial_interpolation_scale=pos_scale).eval()
 
@@ -140,7 +150,8 @@ def components(kind: str = "t2v", vae=None, seed: int = 0, **sizes) -> dict:
     tokenizer = shapes_tokenizer()
     return {"tokenizer": tokenizer,
             "text_encoder": new_text_encoder(tokenizer, sizes["text_width"], seed),
-            "transformer": new_transformer(vae.config.latent_channels, kind == "i2v", seed=seed, **sizes),
+            "transformer": new_transformer(vae.config.latent_channels, kind == "i2v", seed=seed,
+                                           spatial_factor=vae_spatial_factor(vae), **sizes),
             "vae": vae.eval(), "scheduler": cogvideox_scheduler()}
 
 

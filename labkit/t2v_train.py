@@ -69,6 +69,7 @@ from .t2v import (
     new_text_encoder,
     new_transformer,
     vae_scale,
+    vae_spatial_factor,
 )
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
@@ -100,10 +101,11 @@ class Denoiser(torch.nn.Module):
         return self.transformer(hidden_states=x, encoder_hidden_states=text, timestep=t, return_dict=False)[0]
 
 
-def new_denoiser(kind: str, latent_channels: int, seed: int = 0, **sizes) -> Denoiser:
+def new_denoiser(kind: str, latent_channels: int, seed: int = 0, spatial_factor: int = 8, **sizes) -> Denoiser:
     sizes = {**SIZES, **sizes}
     return Denoiser(new_text_encoder(shapes_tokenizer(), sizes["text_width"], seed),
-                    new_transformer(latent_channels, kind == "i2v", seed=seed, **sizes))
+                    new_transformer(latent_channels, kind == "i2v", seed=seed, spatial_factor=spatial_factor,
+                                    **sizes))
 
 
 @torch.no_grad()
@@ -376,7 +378,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
     tokenizer = shapes_tokenizer()
     ids, empty = tokenize(tokenizer, cache.captions), tokenize(tokenizer, [""])
     model = new_denoiser(cfg.kind, vae.config.latent_channels, cfg.seed, width=cfg.width, layers=cfg.layers,
-                         text_width=cfg.text_width, pos_scale=cfg.pos_scale, patch_size=cfg.patch_size)
+                         text_width=cfg.text_width, pos_scale=cfg.pos_scale, patch_size=cfg.patch_size,
+                         spatial_factor=vae_spatial_factor(vae))
     if init_from is not None and not resume:
         if isinstance(init_from, (str, Path)):
             from diffusers import DiffusionPipeline

@@ -195,6 +195,21 @@ def test_patch_size_sets_the_number_of_video_tokens(patch_size, tokens):
         t2v.new_transformer(4, patch_size=3)
 
 
+def test_a_4x_spatial_vae_gives_the_transformer_16x16_latents():
+    from labkit.vae import tiny_vae_3d
+
+    vae = tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8))  # three blocks: 4x spatial
+    assert t2v.vae_spatial_factor(vae) == 4
+    pipe = t2v.build_pipeline("t2v", vae=vae, patch_size=4)
+    embed = pipe.transformer.patch_embed
+    assert (embed.sample_height, embed.sample_width) == (16, 16)
+    assert embed.pos_embedding.shape[1] == 16 + 5 * 4 * 4  # text tokens + 4x4 tokens of 4x4 latent pixels per frame
+    video = t2v.generate(pipe, "a red square moving left slowly", steps=1)
+    assert video.shape == (17, 3, 64, 64)
+    with pytest.raises(ValueError, match="spatial_factor of 4 or 8"):
+        t2v.new_transformer(4, spatial_factor=2)
+
+
 def test_vae_ceiling_scores_reconstructions(monkeypatch, vae):
     import labkit.vae
 
