@@ -24,7 +24,7 @@ import torch
 
 from .train import TrainConfig, TrainResult, fit, seed_everything, ship
 
-__all__ = ["DEFAULTS", "build_vae", "clip_batches", "vae_loss", "train_vae", "fix_posterior_std", "standardize_latents",
+__all__ = ["DEFAULTS", "build_vae", "clip_batches", "twin_batches", "vae_loss", "code_consistency_loss", "train_vae", "fix_posterior_std", "standardize_latents",
            "measure_scaling_factor", "main"]
 
 #: Per kind: latent channels, steps, batch size (clips), learning rate, and the last ``full_steps`` steps that see
@@ -102,7 +102,8 @@ def _object_window(clip, crop: int, jitter: int, gen: torch.Generator) -> torch.
 
 
 def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = None,
-             latent_noise: float = 0.0) -> torch.Tensor:
+             latent_noise: float = 0.0, centres: torch.Tensor | None = None,
+             code_consistency: float = 0.0) -> torch.Tensor:
     """``L1 + MSE`` of the reconstruction of the posterior mean, plus ``KL_WEIGHT * KL`` (mean per value).
 
     Decoding the mean (not a sample) makes these tiny VAEs nearly deterministic autoencoders, which is what the
@@ -113,19 +114,101 @@ def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = Non
     latent channel's std in the batch (so scaling the latents up cannot outrun the noise) and ``s ~ U(0,
     latent_noise)`` per clip. A decoder that must draw sharp clips from slightly wrong latents, and an encoder
     that must code what matters (a square's corners) with a margin: a diffusion model's latents are never exact.
+
+    ``code_consistency`` > 0 (``video`` and ``centres`` from :func:`twin_batches`): add that weight times
+    :func:`code_consistency_loss` of the same latents -- an encoder that codes "square" as one pattern.
     """
     from .vae import to_vae_layout
 
     x = to_vae_layout(model, video * 2 - 1)
     posterior = model.encode(x).latent_dist
     z = posterior.mode()
+    consistency = code_consistency_loss(model, video, centres, latents=z) if code_consistency else 0.0
     if latent_noise:
         sd = z.detach().transpose(0, 1).flatten(1).std(1).view(1, -1, *([1] * (z.ndim - 2)))
         s = torch.rand((len(z),) + (1,) * (z.ndim - 1), generator=generator) * latent_noise
         z = z + s * sd * torch.randn(z.shape, generator=generator)
     recon = model.decode(z).sample
     kl = posterior.kl().mean() / posterior.mean[0].numel()
-    return (recon - x).abs().mean() + ((recon - x) ** 2).mean() + KL_WEIGHT * kl
+    return (recon - x).abs().mean() + ((recon - x) ** 2).mean() + KL_WEIGHT * kl + code_consistency * consistency
+
+
+def twin_batches(pairs: int, seed: int = 0, crop: int | None = CROP, jitter: int = 6, num_frames: int = 17,
+                 size: int = 64, pool: int = 100_000):
+    """Endless ``(videos, centres)`` of square/circle twins, for :func:`code_consistency_loss`.
+
+    ``pairs`` one-object training clips whose object is a square or a circle, then their twins (the other shape,
+    the same seed, size and path: :func:`labkit.t2v_train.twin_caption`): ``videos`` ``(2 pairs, F, 3, S, S)``,
+    the square clips first; ``centres`` ``(pairs, F, 2)``: each object's centre (x, y) per frame in the window.
+    ``crop``: a ``crop x crop`` window around the object (+-``jitter``), the same for both twins; None: whole clips.
+    """
+    from .data import ShapesWorld, clip_seed, make_clip, parse_caption
+    from .t2v_train import twin_caption
+
+    world = ShapesWorld("train", length=pool, num_frames=num_frames, size=size)
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        squares, circles, centres = [], [], []
+        while len(squares) < pairs:
+            i = int(torch.randint(0, pool, (1,), generator=gen))
+            shape = parse_caption(world.caption(i))[0].shape
+            if shape not in ("square", "circle"):
+                continue
+            clip = world[i]
+            twin = make_clip(twin_caption(clip.caption, i), clip_seed("train", i, world.seed), num_frames, size)
+            square, circle = (clip, twin) if shape == "square" else (twin, clip)
+            positions = torch.as_tensor(square.truth.objects[0].positions, dtype=torch.float32)  # (F, 2) x, y
+            a, b = square.video, circle.video
+            if crop:
+                cx, cy = (float(v) for v in positions.mean(0))
+                dx, dy = torch.randint(-jitter, jitter + 1, (2,), generator=gen).tolist()
+                left = min(max(round(cx - crop / 2) + dx, 0), size - crop)
+                top = min(max(round(cy - crop / 2) + dy, 0), size - crop)
+                a, b = (v[..., top:top + crop, left:left + crop] for v in (a, b))
+                positions = positions - torch.tensor([left, top], dtype=torch.float32)
+            squares.append(a)
+            circles.append(b)
+            centres.append(positions)
+        yield torch.stack(squares + circles), torch.stack(centres)
+
+
+def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, window: int = 3,
+                          temporal: int = 4, latents: torch.Tensor | None = None) -> torch.Tensor:
+    """``1 - consistent share`` of the square-minus-circle latent code, differentiable (see
+    :func:`labkit.t2v_train.shape_code_consistency`, which measures the same on frame 0).
+
+    ``videos``/``centres`` from :func:`twin_batches`. Per pair and latent frame ``k`` (frame 0 alone, then groups
+    of ``temporal`` frames: a causal 3D VAE's layout), ``d`` = square latents - circle latents in the ``window`` x
+    ``window`` latent pixels on the object's mean centre in those frames. Per ``k``, the energy of ``d`` that is
+    *not* the mean ``d`` over the pairs, as a share of all of ``d``'s energy: 0 when the VAE codes "square" as one
+    pattern wherever the object sits (what a denoiser can learn to add from the word), ~1 when the code changes
+    with the sub-pixel offset. ``latents``: the posterior means of ``videos`` if already encoded.
+    """
+    from .vae import to_vae_layout
+
+    z = latents if latents is not None else model.encode(to_vae_layout(model, videos * 2 - 1)).latent_dist.mode()
+    if z.ndim != 5:
+        raise ValueError(f"expected a 3D VAE's (B, C, T, h, w) latents, got shape {tuple(z.shape)}")
+    square, circle = z.chunk(2)
+    d = square - circle
+    factor, r = videos.shape[-1] / z.shape[-1], window // 2
+    spread, energy = 0.0, 0.0
+    for k in range(z.shape[2]):
+        frames = slice(0, 1) if k == 0 else slice(temporal * (k - 1) + 1, temporal * k + 1)
+        patches = []
+        for p in range(len(d)):
+            x, y = (float(v) / factor - 0.5 for v in centres[p, frames].mean(0))
+            ix, iy = round(x), round(y)
+            if r <= ix < z.shape[-1] - r and r <= iy < z.shape[-2] - r:
+                patches.append(d[p, :, k, iy - r:iy + r + 1, ix - r:ix + r + 1])
+        if len(patches) >= 2:
+            patch = torch.stack(patches)
+            spread = spread + (patch - patch.mean(0)).pow(2).sum()
+            energy = energy + patch.pow(2).sum()
+    if not torch.is_tensor(energy):
+        raise ValueError(f"no two objects' {window}x{window} latent windows fit in the latent frames "
+                         f"{tuple(z.shape[-2:])}: use bigger windows of pixels or a smaller latent window")
+    return spread / energy.clamp_min(1e-8)
 
 
 def _posterior_layer(model) -> torch.nn.Module:
@@ -211,7 +294,8 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
               progress: bool = True, on_log=None, full_steps: int | None = None, scale_batches: int = 8,
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
               image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False,
-              layers_per_block: int = 1, latent_noise: float = 0.0, spatial_factor: int = 8):
+              layers_per_block: int = 1, latent_noise: float = 0.0, spatial_factor: int = 8,
+              code_consistency: float = 0.0, twin_pairs: int = 4):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -228,10 +312,15 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     (:func:`standardize_latents`); the training then repairs the decoder's border;
     ``layers_per_block``: resnets per encoder block (a fresh VAE only; the decoder has one more per block);
     ``latent_noise``: the clip stage decodes noisy latents (:func:`vae_loss`); ``spatial_factor``: 8 or 4
-    (:func:`build_vae`; a fresh VAE only).
+    (:func:`build_vae`; a fresh VAE only); ``code_consistency`` > 0: every clip-stage step also trains on
+    ``twin_pairs`` square/circle twin crops (:func:`twin_batches`) with that weight on
+    :func:`code_consistency_loss` (a 3D VAE only).
     """
     if not 0.0 <= latent_noise <= 1.0:
         raise ValueError(f"expected latent_noise in [0, 1] (a fraction of each channel's std), got {latent_noise}")
+    if code_consistency < 0 or (code_consistency and (kind != "3d" or twin_pairs < 2)):
+        raise ValueError(f"code_consistency needs a 3d VAE and twin_pairs >= 2, and a weight >= 0; got "
+                         f"{code_consistency} for kind={kind!r}, twin_pairs={twin_pairs}")
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
     seed_everything(seed)
     if init_from is not None:
@@ -267,7 +356,16 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     if steps:
         config = TrainConfig(steps=steps, lr=lr or spec["lr"], warmup=min(50, steps // 5), seed=seed,
                              progress=progress, log_every=10)
-        result = fit(model, batches, lambda m, b, step: vae_loss(m, b, gen, latent_noise), config,
+        twins = twin_batches(twin_pairs, seed=seed + 13) if code_consistency else None
+
+        def loss_fn(m, b, step):
+            loss = vae_loss(m, b, gen, latent_noise)
+            if twins is not None:
+                videos, centres = next(twins)
+                loss = loss + vae_loss(m, videos, gen, latent_noise, centres, code_consistency)
+            return loss
+
+        result = fit(model, batches, loss_fn, config,
                      on_log=on_log or (_val_monitor(model, val_every) if progress else None))
     else:  # a continued VAE re-parametrised or re-scaled only (e.g. --standardize --steps 0)
         result = TrainResult(model=model)
@@ -330,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="spatial compression of a fresh VAE: 8 (four blocks) or 4 (three: 16x16 latents)")
     parser.add_argument("--latent-noise", type=float, default=0.0,
                         help="clip stage: decode latents + U(0, this) x channel std x N(0, 1) (see vae_loss)")
+    parser.add_argument("--code-consistency", type=float, default=0.0,
+                        help="3d: also train on square/circle twin crops with this weight on code_consistency_loss "
+                             "(one latent pattern for 'square' wherever the object sits)")
+    parser.add_argument("--twin-pairs", type=int, default=4, help="twin pairs per step for --code-consistency")
     parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default outputs/models/vae-KIND); inside data/ it is shipped")
@@ -345,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
                               posterior_std=args.posterior_std, image_steps=args.image_steps,
                               image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize,
                               layers_per_block=args.layers_per_block, latent_noise=args.latent_noise,
-                              spatial_factor=args.spatial_factor)
+                              spatial_factor=args.spatial_factor, code_consistency=args.code_consistency,
+                              twin_pairs=args.twin_pairs)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

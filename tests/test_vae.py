@@ -356,3 +356,65 @@ def test_course_3d_vae_latents_are_standardised_on_heldout_clips():
         pytest.skip(f"{COURSE_VAES['3d']} not shipped yet")
     z = encode(load_vae(COURSE_VAES["3d"]), heldout_clips(8)).transpose(0, 2).flatten(1)  # (C, values)
     assert z.mean(1).abs().max() < 0.5 and z.std(1).min() > 0.6 and z.std(1).max() < 1.4
+
+
+def test_twin_batches_pair_each_square_with_a_circle_on_the_same_path():
+    """Twins differ only where the shapes differ: in every frame the pixels that differ lie around the returned
+    centre (both objects share it), and a square covers more of its box than its circle twin."""
+    from labkit.vae_train import twin_batches
+
+    videos, centres = next(twin_batches(3, seed=2, crop=None))
+    assert videos.shape == (6, 17, 3, 64, 64) and centres.shape == (3, 17, 2)
+    squares, circles = videos.chunk(2)
+    for p in range(3):
+        for f in (0, 8, 16):
+            x, y = centres[p, f].tolist()
+            ys, xs = torch.nonzero((squares[p, f] - circles[p, f]).abs().amax(0) > 0.1, as_tuple=True)
+            assert len(xs) > 0 and (xs.float() - x).abs().max() < 12 and (ys.float() - y).abs().max() < 12
+        assert (squares[p] != squares[p, 0, :, :1, :1]).sum() > (circles[p] != circles[p, 0, :, :1, :1]).sum()
+    cropped, moved = next(twin_batches(3, seed=2, crop=32))
+    assert cropped.shape == (6, 17, 3, 32, 32) and moved.shape == (3, 17, 2)
+
+
+def test_code_consistency_loss_is_zero_for_one_pattern_and_high_for_offset_dependent_codes():
+    """The loss is the share of the square-minus-circle code that is not the same pattern at every object:
+    0 when each pair's window holds one pattern, ~1 - 1/P for independent patterns, and its gradient reaches the
+    encoder through real latents."""
+    from labkit.vae_train import code_consistency_loss
+
+    pairs, c = 6, 4
+    centres = torch.tensor([[12.0 + 8 * (p % 4), 20.0 + 4 * (p // 4)] for p in range(pairs)])  # pixel x, y
+    centres = centres[:, None].expand(pairs, 5, 2)  # 5 frames: latent frames 0 and 1 of a 4x temporal VAE
+    videos = torch.zeros(2 * pairs, 5, 3, 64, 64)
+    g = torch.Generator().manual_seed(0)
+    pattern = torch.randn(c, 3, 3, generator=g)
+
+    def latents(patterns):
+        z = torch.randn(2 * pairs, c, 2, 8, 8, generator=g)
+        z[pairs:] = z[:pairs]  # circles = squares outside the windows
+        for p in range(pairs):
+            x, y = (round(float(v) / 8 - 0.5) for v in centres[p, 0])
+            z[p, :, :, y - 1:y + 2, x - 1:x + 2] += patterns[p][:, None]
+        return z
+
+    same = code_consistency_loss(None, videos, centres, latents=latents([pattern] * pairs))
+    assert float(same) < 1e-6
+    other = code_consistency_loss(None, videos, centres,
+                                  latents=latents([torch.randn(c, 3, 3, generator=g) for _ in range(pairs)]))
+    assert 0.5 < float(other) < 1.0
+    vae = tiny_vae_3d(latent_channels=4, block_out_channels=SMALL)
+    vids = torch.rand(2 * pairs, 5, 3, 64, 64, generator=g)
+    loss = code_consistency_loss(vae, vids, centres)
+    loss.backward()
+    assert vae.encoder.conv_in.conv.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="no two objects"):
+        code_consistency_loss(None, videos, centres * 0, latents=latents([pattern] * pairs))
+
+
+def test_train_vae_with_code_consistency_trains_on_twins_and_refuses_a_2d_vae():
+    import labkit.vae_train as T
+
+    with pytest.raises(ValueError, match="code_consistency needs a 3d VAE"):
+        T.train_vae("2d", steps=1, code_consistency=0.1, progress=False)
+    with pytest.raises(ValueError, match="twin_pairs=1"):
+        T.train_vae("3d", steps=1, code_consistency=0.1, twin_pairs=1, progress=False)
