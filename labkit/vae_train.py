@@ -173,7 +173,8 @@ def twin_batches(pairs: int, seed: int = 0, crop: int | None = CROP, jitter: int
 
 
 def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, window: int = 3,
-                          temporal: int = 4, latents: torch.Tensor | None = None) -> torch.Tensor:
+                          temporal: int = 4, latents: torch.Tensor | None = None,
+                          parts: tuple[str, ...] = ("window", "sum")) -> torch.Tensor:
     """``1 - consistent share`` of the square-minus-circle latent code, differentiable (see
     :func:`labkit.t2v_train.shape_code_consistency`, which measures the same on frame 0).
 
@@ -182,8 +183,13 @@ def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, wi
     ``window`` latent pixels on the object's mean centre in those frames. Per ``k``, the energy of ``d`` that is
     *not* the mean ``d`` over the pairs, as a share of all of ``d``'s energy: 0 when the VAE codes "square" as one
     pattern wherever the object sits (what a denoiser can learn to add from the word), ~1 when the code changes
-    with the sub-pixel offset. ``latents``: the posterior means of ``videos`` if already encoded.
+    with the sub-pixel offset. ``parts``: the shares averaged -- ``"window"``, the whole pattern, and ``"sum"``,
+    each channel's total over the window (its low-frequency part: if that is consistent, the *average* code of
+    "square" over all sub-pixel offsets is not ~0, so a denoiser that only roughly knows where the object is can
+    still add it). ``latents``: the posterior means of ``videos`` if already encoded.
     """
+    if not parts or set(parts) - {"window", "sum"}:
+        raise ValueError(f"expected parts from ('window', 'sum'), got {parts!r}")
     from .vae import to_vae_layout
 
     z = latents if latents is not None else model.encode(to_vae_layout(model, videos * 2 - 1)).latent_dist.mode()
@@ -192,7 +198,7 @@ def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, wi
     square, circle = z.chunk(2)
     d = square - circle
     factor, r = videos.shape[-1] / z.shape[-1], window // 2
-    spread, energy = 0.0, 0.0
+    shares = {part: [0.0, 0.0] for part in parts}  # part -> [spread, energy]
     for k in range(z.shape[2]):
         frames = slice(0, 1) if k == 0 else slice(temporal * (k - 1) + 1, temporal * k + 1)
         patches = []
@@ -202,13 +208,15 @@ def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, wi
             if r <= ix < z.shape[-1] - r and r <= iy < z.shape[-2] - r:
                 patches.append(d[p, :, k, iy - r:iy + r + 1, ix - r:ix + r + 1])
         if len(patches) >= 2:
-            patch = torch.stack(patches)
-            spread = spread + (patch - patch.mean(0)).pow(2).sum()
-            energy = energy + patch.pow(2).sum()
-    if not torch.is_tensor(energy):
+            patch = torch.stack(patches)  # (N, C, window, window)
+            for part, acc in shares.items():
+                x = patch if part == "window" else patch.sum((-2, -1))  # "sum": each channel's total over the window
+                acc[0] = acc[0] + (x - x.mean(0)).pow(2).sum()
+                acc[1] = acc[1] + x.pow(2).sum()
+    if not all(torch.is_tensor(energy) for _, energy in shares.values()):
         raise ValueError(f"no two objects' {window}x{window} latent windows fit in the latent frames "
                          f"{tuple(z.shape[-2:])}: use bigger windows of pixels or a smaller latent window")
-    return spread / energy.clamp_min(1e-8)
+    return sum(spread / energy.clamp_min(1e-8) for spread, energy in shares.values()) / len(shares)
 
 
 def _posterior_layer(model) -> torch.nn.Module:
