@@ -303,7 +303,7 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
               image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False,
               layers_per_block: int = 1, latent_noise: float = 0.0, spatial_factor: int = 8,
-              code_consistency: float = 0.0, twin_pairs: int = 4):
+              code_consistency: float = 0.0, twin_pairs: int = 4, decoder_only: bool = False):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -322,13 +322,19 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     ``latent_noise``: the clip stage decodes noisy latents (:func:`vae_loss`); ``spatial_factor``: 8 or 4
     (:func:`build_vae`; a fresh VAE only); ``code_consistency`` > 0: every clip-stage step also trains on
     ``twin_pairs`` square/circle twin crops (:func:`twin_batches`) with that weight on
-    :func:`code_consistency_loss` (a 3D VAE only).
+    :func:`code_consistency_loss` (a 3D VAE only); ``decoder_only`` (with ``init_from``): the encoder is frozen
+    and the clip stage trains the decoder alone -- its latent code stays exactly as it was (e.g. after
+    ``code_consistency``), the decoder learns to draw it sharply again.
     """
     if not 0.0 <= latent_noise <= 1.0:
         raise ValueError(f"expected latent_noise in [0, 1] (a fraction of each channel's std), got {latent_noise}")
     if code_consistency < 0 or (code_consistency and (kind != "3d" or twin_pairs < 2)):
         raise ValueError(f"code_consistency needs a 3d VAE and twin_pairs >= 2, and a weight >= 0; got "
                          f"{code_consistency} for kind={kind!r}, twin_pairs={twin_pairs}")
+    if decoder_only and (init_from is None or code_consistency or image_steps):
+        raise ValueError("decoder_only trains a continued VAE's decoder on its frozen encoder: give init_from, and "
+                         f"no code_consistency or image_steps (got init_from={init_from}, code_consistency="
+                         f"{code_consistency}, image_steps={image_steps})")
     spec = DEFAULTS[kind] if kind in DEFAULTS else build_vae(kind)  # build_vae raises for a bad kind
     seed_everything(seed)
     if init_from is not None:
@@ -373,8 +379,13 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
                 loss = loss + vae_loss(m, videos, gen, latent_noise, centres, code_consistency)
             return loss
 
+        encoder = [q for name, q in model.named_parameters() if name.startswith(("encoder.", "quant_conv."))]
+        for q in encoder:
+            q.requires_grad_(not decoder_only)  # frozen: no gradient, no optimizer state, no weight decay
         result = fit(model, batches, loss_fn, config,
                      on_log=on_log or (_val_monitor(model, val_every) if progress else None))
+        for q in encoder:
+            q.requires_grad_(True)
     else:  # a continued VAE re-parametrised or re-scaled only (e.g. --standardize --steps 0)
         result = TrainResult(model=model)
     model = result.model.eval()
@@ -439,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code-consistency", type=float, default=0.0,
                         help="3d: also train on square/circle twin crops with this weight on code_consistency_loss "
                              "(one latent pattern for 'square' wherever the object sits)")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="with --init-from: freeze the encoder (its latent code) and train the decoder alone")
     parser.add_argument("--twin-pairs", type=int, default=4, help="twin pairs per step for --code-consistency")
     parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
     parser.add_argument("--out", type=Path, default=None,
@@ -456,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                               image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize,
                               layers_per_block=args.layers_per_block, latent_noise=args.latent_noise,
                               spatial_factor=args.spatial_factor, code_consistency=args.code_consistency,
-                              twin_pairs=args.twin_pairs)
+                              twin_pairs=args.twin_pairs, decoder_only=args.decoder_only)
     seconds = time.perf_counter() - start
     stage = out.parent / f".{out.name}-stage"
     model.save_pretrained(stage, safe_serialization=True)

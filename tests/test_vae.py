@@ -418,3 +418,20 @@ def test_train_vae_with_code_consistency_trains_on_twins_and_refuses_a_2d_vae():
         T.train_vae("2d", steps=1, code_consistency=0.1, progress=False)
     with pytest.raises(ValueError, match="twin_pairs=1"):
         T.train_vae("3d", steps=1, code_consistency=0.1, twin_pairs=1, progress=False)
+
+
+def test_decoder_only_keeps_the_encoder_and_trains_the_decoder(tmp_path):
+    """``decoder_only``: the continued VAE's encoder (its latent code) is bit-identical after training, the decoder
+    has moved, and every parameter is trainable again afterwards; it is refused without init_from."""
+    import labkit.vae_train as T
+
+    start = tiny_vae_3d(latent_channels=16, block_out_channels=SMALL)
+    start.save_pretrained(tmp_path / "vae")
+    model, _ = T.train_vae("3d", steps=2, batch=1, full_steps=0, scale_batches=1, init_from=tmp_path / "vae",
+                           decoder_only=True, progress=False)
+    old, new = start.state_dict(), model.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith("encoder."))
+    assert not all(torch.equal(old[k], new[k]) for k in old if k.startswith("decoder."))
+    assert all(q.requires_grad for q in model.parameters())
+    with pytest.raises(ValueError, match="decoder_only trains a continued VAE"):
+        T.train_vae("3d", steps=1, decoder_only=True, progress=False)
