@@ -93,12 +93,18 @@ def _object_window(clip, crop: int, jitter: int, gen: torch.Generator) -> torch.
     """A ``crop x crop`` window of ``clip.video`` around the mean position of one of its objects."""
     objects = clip.truth.objects
     obj = objects[int(torch.randint(0, len(objects), (1,), generator=gen))]
-    cx, cy = (float(v) for v in obj.positions.mean(0))
+    top, left = _window_around(obj.positions, crop, jitter, gen, clip.video.shape[-1])
+    return clip.video[..., top:top + crop, left:left + crop]
+
+
+def _window_around(positions, crop: int, jitter: int, gen: torch.Generator, size: int) -> tuple[int, int]:
+    """``(top, left)`` of a ``crop x crop`` window centred on the mean of ``positions`` (x, y), +-``jitter``,
+    kept inside a ``size x size`` frame."""
+    cx, cy = (float(v) for v in positions.mean(0))
     dx, dy = torch.randint(-jitter, jitter + 1, (2,), generator=gen).tolist()
-    size = clip.video.shape[-1]
     left = min(max(round(cx - crop / 2) + dx, 0), size - crop)
     top = min(max(round(cy - crop / 2) + dy, 0), size - crop)
-    return clip.video[..., top:top + crop, left:left + crop]
+    return top, left
 
 
 def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = None,
@@ -160,10 +166,7 @@ def twin_batches(pairs: int, seed: int = 0, crop: int | None = CROP, jitter: int
             positions = torch.as_tensor(square.truth.objects[0].positions, dtype=torch.float32)  # (F, 2) x, y
             a, b = square.video, circle.video
             if crop:
-                cx, cy = (float(v) for v in positions.mean(0))
-                dx, dy = torch.randint(-jitter, jitter + 1, (2,), generator=gen).tolist()
-                left = min(max(round(cx - crop / 2) + dx, 0), size - crop)
-                top = min(max(round(cy - crop / 2) + dy, 0), size - crop)
+                top, left = _window_around(positions, crop, jitter, gen, size)
                 a, b = (v[..., top:top + crop, left:left + crop] for v in (a, b))
                 positions = positions - torch.tensor([left, top], dtype=torch.float32)
             squares.append(a)
