@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -350,7 +349,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """``labkit train orbit [--steps N --batch B ... --out DIR --eval N --ship DIR --threads T]``."""
-    from .train import ship
+    from .train import ship_checked
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parse(argv)
@@ -369,15 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=1), flush=True)
     if args.ship:
         problem = bars_problem(summary["eval"]) if args.eval else "no evaluation (--eval N)"
-        if problem and not (args.ship_below_bars and args.eval):
-            print(f"not shipping to {args.ship}: {problem}", file=sys.stderr)
-            return 1
-        summary["bars_met"], summary["bars_problem"] = not problem, problem
-        if problem:
-            print(f"shipping to {args.ship} BELOW the bars (--ship-below-bars): {problem}", file=sys.stderr)
-        clean = Path(args.out).with_name(Path(args.out).name + "-ship")
-        shutil.rmtree(clean, ignore_errors=True)
-        shutil.copytree(args.out, clean)
-        ship(clean, args.ship, ("labkit train orbit " + " ".join(argv)).strip(), cfg.seed,
-             time.perf_counter() - t0, summary)
+        return ship_checked(args.out, args.ship, problem, bool(args.ship_below_bars and args.eval),
+                            ("labkit train orbit " + " ".join(argv)).strip(), cfg.seed, time.perf_counter() - t0,
+                            summary)
     return 0

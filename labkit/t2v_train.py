@@ -49,7 +49,6 @@ import argparse
 import hashlib
 import itertools
 import json
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -552,28 +551,27 @@ def shape_code_consistency(vae, num: int = 64, seed: int = 0, window: int = 3) -
     only frame 0 is encoded (a causal 3D VAE codes it alone, as latent frame 0). For each pair, ``d`` = square
     latents - circle latents in the ``window`` x ``window`` latent pixels around the object's centre (odd; 3
     covers 24 pixels of an 8x VAE), aligned on the latent pixel that holds the centre. ``"rms"``: the typical
-    size of ``d``; ``"consistent_share"``: the energy of the mean ``d`` over all pairs as a fraction of ``rms^2`` -- 1 if the VAE codes "square" the same at every sub-pixel
-    offset, ~0 if the code changes with the offset (then a denoiser must know where the object sits, to a
-    fraction of a latent pixel, before the word can tell it what to draw); ``"pairs"``: the pairs used (objects
-    whose window fits in the latent frame).
+    size of ``d``; ``"consistent_share"``: the energy of the mean ``d`` over all pairs as a fraction of
+    ``rms^2`` (1 - :func:`labkit.vae_train.code_consistency_loss` with ``parts=("window",)``) -- 1 if the VAE codes
+    "square" the same at every sub-pixel offset, ~0 if the code changes with the offset (then a denoiser must know
+    where the object sits, to a fraction of a latent pixel, before the word can tell it what to draw);
+    ``"pairs"``: the pairs used (objects whose window fits in the latent frame).
     """
     if num < 2:
         raise ValueError(f"expected num >= 2 pairs, got {num}")
     if window < 1 or window % 2 == 0:
         raise ValueError(f"expected an odd window >= 1 (latent pixels), got {window}")
+    from .vae_train import code_consistency_loss, object_windows
+
     clips, twins = _square_twins("train", num, seed, search=64 * num)
-    mean, _ = _encode(vae, torch.stack([c.video[:1] for c in clips + twins]))  # frame 0: (2 num, 1, 3, H, W)
-    square, circle = (mean[:, 0] * vae_scale(vae)).chunk(2)  # (num, C, h, w)
-    factor = SIZE // square.shape[-1]
-    patches = []
-    for k, clip in enumerate(clips):
-        x, y = (float(v) / factor - 0.5 for v in clip.truth.objects[0].positions[0])  # centre in latent pixels
-        ix, iy, r = round(x), round(y), window // 2
-        if r <= ix < square.shape[-1] - r and r <= iy < square.shape[-2] - r:
-            patches.append((square[k] - circle[k])[:, iy - r:iy + r + 1, ix - r:ix + r + 1])
-    d = torch.stack(patches)
-    rms2 = float(d.pow(2).mean())
-    return {"rms": rms2 ** 0.5, "consistent_share": float(d.mean(0).pow(2).mean()) / rms2, "pairs": len(d)}
+    videos = torch.stack([c.video[:1] for c in clips + twins])  # frame 0: (2 num, 1, 3, H, W)
+    mean, _ = _encode(vae, videos)
+    z = (mean * vae_scale(vae)).transpose(1, 2)  # (2 num, C, 1, h, w)
+    centres = torch.stack([torch.as_tensor(c.truth.objects[0].positions[:1], dtype=torch.float32) for c in clips])
+    square, circle = z.chunk(2)
+    d = object_windows(square - circle, centres, 0, window, factor=SIZE / z.shape[-1])
+    share = 1 - float(code_consistency_loss(vae, videos, centres, window, latents=z, parts=("window",)))
+    return {"rms": float(d.pow(2).mean()) ** 0.5, "consistent_share": share, "pairs": len(d)}
 
 
 class LiveLossPlot:
@@ -653,7 +651,7 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
 
 
 def _main(argv: list[str], kind: str) -> int:
-    from .train import ship
+    from .train import ship_checked
 
     args = _parse(list(argv), kind)
     torch.set_num_threads(args.threads)
@@ -699,19 +697,11 @@ def _main(argv: list[str], kind: str) -> int:
             print(f"not shipping to {args.ship}: trained on a random VAE (the course 3D VAE is not shipped)",
                   file=sys.stderr)
             return 1
-        problem = bars_problem(kind, summary.get("eval"))
         full_eval = summary.get("eval", {}).get("n", 0) >= 84
-        if problem and not (args.ship_below_bars and full_eval):
-            print(f"not shipping to {args.ship}: {problem}", file=sys.stderr)
-            return 1
-        summary["bars_met"], summary["bars_problem"] = not problem, problem
-        if problem:
-            print(f"shipping to {args.ship} BELOW the bars (--ship-below-bars): {problem}", file=sys.stderr)
-        clean = Path(args.out).with_name(Path(args.out).name + "-ship")
-        shutil.rmtree(clean, ignore_errors=True)
-        shutil.copytree(args.out, clean, ignore=shutil.ignore_patterns("training_state"))
-        command = "labkit train " + kind + " " + " ".join(argv)
-        ship(clean, args.ship, command.strip(), cfg.seed, seconds, summary)
+        command = ("labkit train " + kind + " " + " ".join(argv)).strip()
+        return ship_checked(args.out, args.ship, bars_problem(kind, summary.get("eval")),
+                            args.ship_below_bars and full_eval, command, cfg.seed, seconds, summary,
+                            ignore=("training_state",))
     return 0
 
 

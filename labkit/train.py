@@ -8,7 +8,8 @@ checkpoints through a ``save`` callback, and resume. What is specific to a model
 comes in as ``loss_fn(model, batch, step) -> scalar tensor``.
 
 :func:`ship` copies a finished model folder into ``data/`` atomically (never overwriting) and records it in
-``data/MANIFEST`` with the command, seed, time and hardware.
+``data/MANIFEST`` with the command, seed, time and hardware; :func:`ship_checked` is a trainer CLI's ``--ship``
+(only when the issue's bars are met, or ``--ship-below-bars`` says so, with the verdict recorded).
 """
 
 from __future__ import annotations
@@ -190,6 +191,25 @@ def ship(src: Path, dest: Path, command: str, seed, seconds: float, extra: dict 
     if DATA_DIR.resolve() in dest.resolve().parents:
         add_files(dest, command, seed, seconds, hardware)
     return dest
+
+
+def ship_checked(out: Path, dest: Path, problem: str, below_bars_ok: bool, command: str, seed, seconds: float,
+                 summary: dict, ignore: tuple[str, ...] = ()) -> int:
+    """A trainer CLI's ``--ship``: :func:`ship` a copy of the run folder ``out`` (less the ``ignore`` glob
+    patterns) to ``dest`` if the issue's bars are met (``problem`` empty) or ``below_bars_ok``
+    (``--ship-below-bars`` with a full evaluation), recording ``bars_met`` / ``bars_problem`` in ``summary``
+    (so in ``PROVENANCE.json``). Returns the exit code: 1, with the reason on stderr, when nothing is shipped."""
+    if problem and not below_bars_ok:
+        print(f"not shipping to {dest}: {problem}", file=sys.stderr)
+        return 1
+    summary["bars_met"], summary["bars_problem"] = not problem, problem
+    if problem:
+        print(f"shipping to {dest} BELOW the bars (--ship-below-bars): {problem}", file=sys.stderr)
+    clean = Path(out).with_name(Path(out).name + "-ship")
+    shutil.rmtree(clean, ignore_errors=True)
+    shutil.copytree(out, clean, ignore=shutil.ignore_patterns(*ignore))
+    ship(clean, dest, command, seed, seconds, summary)
+    return 0
 
 
 def run_trainer(kind: str, argv: list[str]) -> int:

@@ -24,7 +24,7 @@ import torch
 
 from .train import TrainConfig, TrainResult, fit, seed_everything, ship
 
-__all__ = ["DEFAULTS", "build_vae", "clip_batches", "twin_batches", "vae_loss", "code_consistency_loss", "train_vae", "fix_posterior_std", "standardize_latents",
+__all__ = ["DEFAULTS", "build_vae", "clip_batches", "twin_batches", "vae_loss", "object_windows", "code_consistency_loss", "train_vae", "fix_posterior_std", "standardize_latents",
            "measure_scaling_factor", "main"]
 
 #: Per kind: latent channels, steps, batch size (clips), learning rate, and the last ``full_steps`` steps that see
@@ -175,6 +175,25 @@ def twin_batches(pairs: int, seed: int = 0, crop: int | None = CROP, jitter: int
         yield torch.stack(squares + circles), torch.stack(centres)
 
 
+def object_windows(d: torch.Tensor, centres: torch.Tensor, k: int, window: int = 3, temporal: int = 4,
+                   factor: float = 8.0) -> torch.Tensor:
+    """The ``window`` x ``window`` latent pixels of latent frame ``k`` of ``d`` ``(N, C, T, h, w)`` on each
+    object: ``(M, C, window, window)``, M <= N (objects whose window does not fit are left out).
+
+    Latent frame ``k`` codes video frame 0 alone (``k = 0``), then groups of ``temporal`` frames (a causal 3D
+    VAE's layout); the window is aligned on the latent pixel holding the object's mean centre over those frames
+    (``centres`` ``(N, F, 2)``, x, y in pixels; ``factor``: pixels per latent pixel).
+    """
+    frames = slice(0, 1) if k == 0 else slice(temporal * (k - 1) + 1, temporal * k + 1)
+    r, patches = window // 2, []
+    for p in range(len(d)):
+        x, y = (float(v) / factor - 0.5 for v in centres[p, frames].mean(0))
+        ix, iy = round(x), round(y)
+        if r <= ix < d.shape[-1] - r and r <= iy < d.shape[-2] - r:
+            patches.append(d[p, :, k, iy - r:iy + r + 1, ix - r:ix + r + 1])
+    return torch.stack(patches) if patches else d.new_zeros(0, d.shape[1], window, window)
+
+
 def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, window: int = 3,
                           temporal: int = 4, latents: torch.Tensor | None = None,
                           parts: tuple[str, ...] = ("window", "sum")) -> torch.Tensor:
@@ -200,18 +219,10 @@ def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, wi
         raise ValueError(f"expected a 3D VAE's (B, C, T, h, w) latents, got shape {tuple(z.shape)}")
     square, circle = z.chunk(2)
     d = square - circle
-    factor, r = videos.shape[-1] / z.shape[-1], window // 2
     shares = {part: [0.0, 0.0] for part in parts}  # part -> [spread, energy]
     for k in range(z.shape[2]):
-        frames = slice(0, 1) if k == 0 else slice(temporal * (k - 1) + 1, temporal * k + 1)
-        patches = []
-        for p in range(len(d)):
-            x, y = (float(v) / factor - 0.5 for v in centres[p, frames].mean(0))
-            ix, iy = round(x), round(y)
-            if r <= ix < z.shape[-1] - r and r <= iy < z.shape[-2] - r:
-                patches.append(d[p, :, k, iy - r:iy + r + 1, ix - r:ix + r + 1])
-        if len(patches) >= 2:
-            patch = torch.stack(patches)  # (N, C, window, window)
+        patch = object_windows(d, centres, k, window, temporal, videos.shape[-1] / z.shape[-1])
+        if len(patch) >= 2:
             for part, acc in shares.items():
                 x = patch if part == "window" else patch.sum((-2, -1))  # "sum": each channel's total over the window
                 acc[0] = acc[0] + (x - x.mean(0)).pow(2).sum()

@@ -1,5 +1,6 @@
 """Tiny pipelines from real diffusers/transformers classes (labkit.models)."""
 
+import pytest
 import torch
 
 from labkit import models
@@ -49,3 +50,26 @@ def test_shipped_registry_points_into_data():
     for name, info in models.SHIPPED.items():
         assert DATA_DIR in info["folder"].parents, name
         assert info["train"].startswith("labkit train")
+
+
+def test_ship_checked_ships_only_at_the_bars_or_when_told_and_records_the_verdict(tmp_path, capsys):
+    import json
+
+    from labkit.train import ship_checked
+
+    run = tmp_path / "run"
+    (run / "training_state").mkdir(parents=True)
+    (run / "weights.safetensors").write_bytes(b"w")
+    (run / "training_state" / "raw.safetensors").write_bytes(b"r")
+    args = dict(command="labkit train x", seed=0, seconds=1.0, ignore=("training_state",))
+    assert ship_checked(run, tmp_path / "below", "shape 40% < 90%", False, summary={}, **args) == 1
+    assert "not shipping" in capsys.readouterr().err and not (tmp_path / "below").exists()
+    assert ship_checked(run, tmp_path / "below", "shape 40% < 90%", True, summary={}, **args) == 0
+    prov = json.loads((tmp_path / "below" / "PROVENANCE.json").read_text())
+    assert (prov["bars_met"], prov["bars_problem"]) == (False, "shape 40% < 90%")
+    assert "BELOW the bars" in capsys.readouterr().err
+    assert ship_checked(run, tmp_path / "met", "", False, summary={}, **args) == 0
+    assert json.loads((tmp_path / "met" / "PROVENANCE.json").read_text())["bars_met"] is True
+    assert (tmp_path / "met" / "weights.safetensors").exists() and not (tmp_path / "met" / "training_state").exists()
+    with pytest.raises(FileExistsError):  # never overwrites a shipped folder
+        ship_checked(run, tmp_path / "met", "", False, summary={}, **args)

@@ -376,6 +376,20 @@ def test_twin_batches_pair_each_square_with_a_circle_on_the_same_path():
     assert cropped.shape == (6, 17, 3, 32, 32) and moved.shape == (3, 17, 2)
 
 
+def test_object_windows_cut_the_latent_pixels_on_each_object_and_leave_out_objects_at_the_edge():
+    from labkit.vae_train import object_windows
+
+    d = torch.arange(2 * 1 * 3 * 8 * 8, dtype=torch.float32).view(2, 1, 3, 8, 8)  # (N, C, T, h, w)
+    centres = torch.zeros(2, 9, 2)
+    centres[0, :] = torch.tensor([28.0, 44.0])  # latent pixel (x 3, y 5) of an 8x VAE in every frame
+    centres[1, 0], centres[1, 1:] = torch.tensor([2.0, 30.0]), torch.tensor([36.0, 20.0])  # at the edge in frame 0
+    first = object_windows(d, centres, 0, window=3)
+    assert first.shape == (1, 1, 3, 3) and torch.equal(first[0], d[0, :, 0, 4:7, 2:5])
+    second = object_windows(d, centres, 1, window=3)  # latent frame 1 = video frames 1-4
+    assert second.shape == (2, 1, 3, 3) and torch.equal(second[1], d[1, :, 1, 1:4, 3:6])
+    assert object_windows(d, centres, 1, window=9).shape == (0, 1, 9, 9)
+
+
 def test_code_consistency_loss_is_zero_for_one_pattern_and_high_for_offset_dependent_codes():
     """The loss is the share of the square-minus-circle code that is not the same pattern at every object:
     0 when each pair's window holds one pattern, ~1 - 1/P for independent patterns, and its gradient reaches the
