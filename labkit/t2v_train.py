@@ -73,7 +73,7 @@ from .t2v import (
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
            "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep",
-           "shape_word_effect", "shape_code_consistency", "LiveLossPlot", "BARS", "bars_problem", "main_t2v",
+           "shape_word_effect", "shape_word_in_sampling", "shape_code_consistency", "LiveLossPlot", "BARS", "bars_problem", "main_t2v",
            "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
@@ -541,6 +541,83 @@ def shape_word_effect(pipe, num: int = 8, timesteps=(80, 300, 700), seed: int = 
         out[t] = {"from_input": share(sq, x0_hat(circle, ids_circle, t, noise)),
                   "from_word": share(sq, x0_hat(square, ids_circle, t, noise))}
     return out
+
+
+@torch.no_grad()
+def shape_word_in_sampling(pipe, num: int = 8, starts=(200, 600, 999), steps: int = 25,
+                           guidance_scale: float = 4.0, seed: int = 0) -> dict[int, dict]:
+    """What the word "square" changes when the model *samples* (not in one prediction: :func:`shape_word_effect`).
+
+    ``num`` held-out squares and their circle twins (same seed, path and size). The *circles'* latents are
+    noised to the first of the pipeline's ``steps`` sampler timesteps at or below ``start`` (the same noise
+    for both runs), then sampled down to 0 with the pipeline's transformer, DDIM scheduler and guidance -- once
+    with each circle's own caption and once with its twin's ("square"). From ``start`` ~1000 that is a full
+    generation, lower it keeps the circle's path and size (SDEdit). Per ``start`` (mean over clips):
+
+    - ``"latent_share"``: ``<z("square") - z("circle"), d> / |d|^2``, ``d`` = the true square's latents minus the
+      circle's: how far the word moved the sample toward the square's code (1 = all the way);
+    - ``"fill_square"`` / ``"fill_circle"``: the decoded object's median fill ratio (its area over its box: a
+      square ~1, a circle ~0.8; ``labkit.metrics.adherence`` calls a shape a square from 0.87);
+    - ``"square_drawn"``: the share of the "square" samples that the detector calls a square.
+    """
+    import copy
+
+    import numpy as np
+    from diffusers import CogVideoXDDIMScheduler
+
+    from .metrics.adherence import detect_objects
+
+    if not isinstance(pipe.scheduler, CogVideoXDDIMScheduler):
+        raise ValueError(f"expected a pipeline with a CogVideoXDDIMScheduler, got {type(pipe.scheduler).__name__}")
+    squares, circles = _square_twins("test", num, seed, search=84)
+    scale = vae_scale(pipe.vae)
+    mean, _ = _encode(pipe.vae, torch.stack([c.video for c in squares + circles]))
+    square, circle = (mean * scale).chunk(2)
+    d = square - circle
+    norm = (d * d).flatten(1).sum(1)
+    model = Denoiser(pipe.text_encoder, pipe.transformer)
+    empty = tokenize(pipe.tokenizer, [""] * num)
+
+    def sample(ids, start, noise):
+        scheduler = copy.deepcopy(pipe.scheduler)
+        scheduler.set_timesteps(steps)
+        timesteps = [t for t in scheduler.timesteps if t <= start]
+        if not timesteps:
+            raise ValueError(f"expected starts >= the last sampler timestep {int(scheduler.timesteps[-1])}, "
+                             f"got {start}")
+        x = scheduler.add_noise(circle, noise, timesteps[0].expand(num))
+        for t in timesteps:
+            v = model(x, t.expand(num), ids)
+            if guidance_scale > 1:
+                uncond = model(x, t.expand(num), empty)
+                v = uncond + guidance_scale * (v - uncond)
+            x = scheduler.step(v, t, x, return_dict=False)[0]
+        return x
+
+    def drawn(z):  # decoded objects: (fill ratios, called a square)
+        video = pipe.vae.decode((z / scale).permute(0, 2, 1, 3, 4)).sample.permute(0, 2, 1, 3, 4)
+        tracks = [detect_objects(((v + 1) / 2).clamp(0, 1)) for v in video]
+        return (np.array([np.nanmedian(t[0].fills) if t else np.nan for t in tracks]),
+                np.array([bool(t) and t[0].shape() == "square" for t in tracks]))
+
+    out = {}
+    for start in map(int, starts):
+        noise = torch.randn(circle.shape, generator=torch.Generator().manual_seed(seed * 1000 + start))
+        z_square = sample(tokenize(pipe.tokenizer, [c.caption for c in squares]), start, noise)
+        z_circle = sample(tokenize(pipe.tokenizer, [c.caption for c in circles]), start, noise)
+        (fill_sq, is_sq), (fill_ci, _) = drawn(z_square), drawn(z_circle)
+        out[start] = {"latent_share": float((((z_square - z_circle) * d).flatten(1).sum(1) / norm).mean()),
+                      "fill_square": _mean_seen(fill_sq), "fill_circle": _mean_seen(fill_ci),
+                      "square_drawn": float(is_sq.mean())}
+    return out
+
+
+def _mean_seen(values) -> float:
+    """Mean of the finite values (nan, without numpy's warning, when there are none: no object detected)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() else float("nan")
 
 
 @torch.no_grad()

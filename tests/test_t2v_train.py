@@ -347,6 +347,49 @@ def test_shape_word_effect_splits_the_difference_between_the_input_and_the_word(
     with pytest.raises(ValueError, match="num <= "):
         tt.shape_word_effect(pipe, num=100)
 
+def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
+    """A denoiser that predicts the true square for the caption "square" and the true circle otherwise: sampled
+    without guidance the word moves the latents all the way (share ~1; DDIM's last step keeps a trace of noise),
+    with guidance 4 four times as far (the empty prompt predicts the circle); a text-blind one moves nothing. A
+    decoder that draws the nearest true clip shows the fill ratios and shape calls are read from the samples."""
+    from types import SimpleNamespace
+
+    pipe = t2v.build_pipeline("t2v", vae=vae, **SIZES)
+    squares, circles = tt._square_twins("test", 2, 0, search=84)
+    scale = t2v.vae_scale(vae)
+    mean, _ = tt._encode(vae, torch.stack([c.video for c in squares + circles]))
+    square, circle = (mean * scale).chunk(2)
+    text_square = pipe.text_encoder(tt.tokenize(pipe.tokenizer, [c.caption for c in squares]))[0]
+    abar = pipe.scheduler.alphas_cumprod
+
+    def perfect(hidden_states, encoder_hidden_states, timestep, **_):
+        is_square = ((encoder_hidden_states - text_square).abs().flatten(1).amax(1) < 1e-4).view(-1, 1, 1, 1, 1)
+        x0 = torch.where(is_square, square, circle)
+        a = abar[timestep].view(-1, 1, 1, 1, 1).to(hidden_states.dtype)
+        return ((a.sqrt() * hidden_states - x0) / (1 - a).sqrt(),)
+
+    clips = torch.stack([c.video for c in squares + circles]) * 2 - 1
+
+    def nearest_clip(z):  # (B, C, F', h, w) unscaled latents -> the true clip whose latents are nearest
+        ref = (mean * scale).permute(0, 2, 1, 3, 4) / scale
+        rows = torch.cdist(z.flatten(1), ref.flatten(1)).argmin(1)
+        return SimpleNamespace(sample=clips[rows].permute(0, 2, 1, 3, 4))
+
+    with mock.patch.object(pipe.transformer, "forward", perfect), mock.patch.object(pipe.vae, "decode", nearest_clip):
+        plain = tt.shape_word_in_sampling(pipe, num=2, starts=(300, 999), steps=10, guidance_scale=1.0)
+        guided = tt.shape_word_in_sampling(pipe, num=2, starts=(999,), steps=10, guidance_scale=4.0)
+    for start in (300, 999):
+        assert plain[start]["latent_share"] == pytest.approx(1.0, abs=0.02)
+        assert plain[start]["square_drawn"] == 1.0
+        assert plain[start]["fill_square"] > 0.87 > plain[start]["fill_circle"] > 0.7
+    assert guided[999]["latent_share"] == pytest.approx(4.0, abs=0.08)
+    with mock.patch.object(pipe.transformer, "forward", lambda hidden_states, **_: (torch.zeros_like(hidden_states),)):
+        blind = tt.shape_word_in_sampling(pipe, num=2, starts=(600,), steps=10)
+    assert blind[600]["latent_share"] == 0.0
+    with pytest.raises(ValueError, match="starts >= the last sampler timestep"):
+        tt.shape_word_in_sampling(pipe, num=2, starts=(10,), steps=10)
+
+
 
 def test_shape_code_consistency_is_one_for_a_fixed_code_and_small_for_one_that_flips_with_the_offset(monkeypatch):
     """Two fake encoders of known answer: "square" always coded the same (share 1), or coded with a sign that
