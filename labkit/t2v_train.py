@@ -73,7 +73,7 @@ from .t2v import (
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
            "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep",
-           "shape_word_effect", "shape_word_in_sampling", "shape_code_consistency", "LiveLossPlot", "BARS", "bars_problem", "main_t2v",
+           "shape_word_effect", "sample_from", "shape_word_in_sampling", "finetune_decoder", "shape_code_consistency", "LiveLossPlot", "BARS", "bars_problem", "main_t2v",
            "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
@@ -543,6 +543,101 @@ def shape_word_effect(pipe, num: int = 8, timesteps=(80, 300, 700), seed: int = 
     return out
 
 
+def _check_ddim(pipe) -> None:
+    from diffusers import CogVideoXDDIMScheduler
+
+    if not isinstance(pipe.scheduler, CogVideoXDDIMScheduler):
+        raise ValueError(f"expected a pipeline with a CogVideoXDDIMScheduler, got {type(pipe.scheduler).__name__}")
+
+
+@torch.no_grad()
+def sample_from(pipe, x0: torch.Tensor, ids: torch.Tensor, start: int, noise: torch.Tensor, steps: int = 25,
+                guidance_scale: float = 4.0) -> torch.Tensor:
+    """The pipeline's sampler run from ``x0`` (SDEdit): scaled latents ``(B, F', C, h, w)`` noised with ``noise`` to
+    the first of its ``steps`` DDIM timesteps at or below ``start``, then denoised to 0 by ``pipe``'s transformer
+    with captions ``ids`` and classifier-free guidance against the empty prompt (off at ``guidance_scale <= 1``),
+    as ``CogVideoXPipeline`` does. ``start`` >= 999 is a whole generation. Returns the finished latents."""
+    import copy
+
+    _check_ddim(pipe)
+    scheduler = copy.deepcopy(pipe.scheduler)
+    scheduler.set_timesteps(steps)
+    timesteps = [t for t in scheduler.timesteps if t <= start]
+    if not timesteps:
+        raise ValueError(f"expected starts >= the last sampler timestep {int(scheduler.timesteps[-1])}, got {start}")
+    model, n = Denoiser(pipe.text_encoder, pipe.transformer), len(x0)
+    empty = tokenize(pipe.tokenizer, [""] * n)
+    x = scheduler.add_noise(x0, noise, timesteps[0].expand(n))
+    for t in timesteps:
+        v = model(x, t.expand(n), ids)
+        if guidance_scale > 1:
+            uncond = model(x, t.expand(n), empty)
+            v = uncond + guidance_scale * (v - uncond)
+        x = scheduler.step(v, t, x, return_dict=False)[0]
+    return x
+
+
+def finetune_decoder(pipe, steps: int = 450, batch: int = 4, lr: float = 5e-4, t_max: int = 400,
+                     guidance_scale: float = 4.0, sampler_steps: int = 25, seed: int = 0, progress: bool = True,
+                     pool: int = 100_000):
+    """Fine-tune ``pipe.vae``'s decoder, in place, on what ``pipe``'s own sampler makes of training clips.
+
+    A denoiser's finished latents are never exactly a clip's code: they are a little off in ways that the
+    decoder, trained only on true codes, draws as blur -- which rounds a square's corners below the detector's
+    threshold even when the word moved the latents most of the way (:func:`shape_word_in_sampling`). Each step:
+    ``batch`` one-object training clips (``ShapesWorld("train")``, ``pool`` of them, drawn with ``seed``) are
+    encoded, sampled back from a random sampler timestep <= ``t_max`` with their captions (:func:`sample_from`,
+    ``sampler_steps``, ``guidance_scale``: as the pipeline generates), and the decoder alone is trained to draw
+    the *clip* from that (L1 + MSE). The encoder, so the latent code the transformer learned, is untouched. Cf.
+    decoders fine-tuned on a diffusion model's own outputs. Returns ``labkit.train.fit``'s result.
+    """
+    import copy
+
+    from .data import ShapesWorld
+    from .train import TrainConfig, fit
+    from .vae_train import encoder_parameters
+
+    _check_ddim(pipe)
+    if t_max < 1 or steps < 1 or batch < 1:
+        raise ValueError(f"expected steps, batch and t_max >= 1, got {steps}, {batch}, {t_max}")
+    vae, scale = pipe.vae, vae_scale(pipe.vae)
+    scheduler = copy.deepcopy(pipe.scheduler)
+    scheduler.set_timesteps(sampler_steps)
+    starts = [int(t) for t in scheduler.timesteps if t <= t_max]
+    if not starts:
+        raise ValueError(f"expected t_max >= the last sampler timestep {int(scheduler.timesteps[-1])}, got {t_max}")
+    world = ShapesWorld("train", length=pool, num_frames=NUM_FRAMES, size=SIZE)
+    gen = torch.Generator().manual_seed(seed)
+
+    def batches():
+        while True:
+            clips = [world[i] for i in torch.randint(0, pool, (batch,), generator=gen).tolist()]
+            yield torch.stack([c.video for c in clips]), tokenize(pipe.tokenizer, [c.caption for c in clips])
+
+    def loss_fn(m, b, step):
+        videos, ids = b
+        with torch.no_grad():
+            x0 = _encode(m, videos)[0] * scale
+            start = starts[int(torch.randint(0, len(starts), (1,), generator=gen))]
+            z = sample_from(pipe, x0, ids, start, torch.randn(x0.shape, generator=gen), sampler_steps,
+                            guidance_scale)
+        recon = m.decode((z / scale).permute(0, 2, 1, 3, 4)).sample  # (B, 3, F, H, W) in [-1, 1]
+        target = (videos * 2 - 1).permute(0, 2, 1, 3, 4)
+        return (recon - target).abs().mean() + ((recon - target) ** 2).mean()
+
+    frozen = encoder_parameters(vae)
+    for q in frozen:
+        q.requires_grad_(False)
+    try:
+        config = TrainConfig(steps=steps, lr=lr, warmup=min(20, steps // 5), seed=seed, progress=progress)
+        result = fit(vae, batches(), loss_fn, config)
+    finally:
+        for q in frozen:
+            q.requires_grad_(True)
+        vae.eval()
+    return result
+
+
 @torch.no_grad()
 def shape_word_in_sampling(pipe, num: int = 8, starts=(200, 600, 999), steps: int = 25,
                            guidance_scale: float = 4.0, seed: int = 0) -> dict[int, dict]:
@@ -560,39 +655,17 @@ def shape_word_in_sampling(pipe, num: int = 8, starts=(200, 600, 999), steps: in
       square ~1, a circle ~0.8; ``labkit.metrics.adherence`` calls a shape a square from 0.87);
     - ``"square_drawn"``: the share of the "square" samples that the detector calls a square.
     """
-    import copy
-
     import numpy as np
-    from diffusers import CogVideoXDDIMScheduler
 
     from .metrics.adherence import detect_objects
 
-    if not isinstance(pipe.scheduler, CogVideoXDDIMScheduler):
-        raise ValueError(f"expected a pipeline with a CogVideoXDDIMScheduler, got {type(pipe.scheduler).__name__}")
+    _check_ddim(pipe)
     squares, circles = _square_twins("test", num, seed, search=84)
     scale = vae_scale(pipe.vae)
     mean, _ = _encode(pipe.vae, torch.stack([c.video for c in squares + circles]))
     square, circle = (mean * scale).chunk(2)
     d = square - circle
     norm = (d * d).flatten(1).sum(1)
-    model = Denoiser(pipe.text_encoder, pipe.transformer)
-    empty = tokenize(pipe.tokenizer, [""] * num)
-
-    def sample(ids, start, noise):
-        scheduler = copy.deepcopy(pipe.scheduler)
-        scheduler.set_timesteps(steps)
-        timesteps = [t for t in scheduler.timesteps if t <= start]
-        if not timesteps:
-            raise ValueError(f"expected starts >= the last sampler timestep {int(scheduler.timesteps[-1])}, "
-                             f"got {start}")
-        x = scheduler.add_noise(circle, noise, timesteps[0].expand(num))
-        for t in timesteps:
-            v = model(x, t.expand(num), ids)
-            if guidance_scale > 1:
-                uncond = model(x, t.expand(num), empty)
-                v = uncond + guidance_scale * (v - uncond)
-            x = scheduler.step(v, t, x, return_dict=False)[0]
-        return x
 
     def drawn(z):  # decoded objects: (fill ratios, called a square)
         video = pipe.vae.decode((z / scale).permute(0, 2, 1, 3, 4)).sample.permute(0, 2, 1, 3, 4)
@@ -603,8 +676,8 @@ def shape_word_in_sampling(pipe, num: int = 8, starts=(200, 600, 999), steps: in
     out = {}
     for start in map(int, starts):
         noise = torch.randn(circle.shape, generator=torch.Generator().manual_seed(seed * 1000 + start))
-        z_square = sample(tokenize(pipe.tokenizer, [c.caption for c in squares]), start, noise)
-        z_circle = sample(tokenize(pipe.tokenizer, [c.caption for c in circles]), start, noise)
+        z_square, z_circle = (sample_from(pipe, circle, tokenize(pipe.tokenizer, [c.caption for c in clips]), start,
+                                          noise, steps, guidance_scale) for clips in (squares, circles))
         (fill_sq, is_sq), (fill_ci, _) = drawn(z_square), drawn(z_circle)
         out[start] = {"latent_share": float((((z_square - z_circle) * d).flatten(1).sum(1) / norm).mean()),
                       "fill_square": _mean_seen(fill_sq), "fill_circle": _mean_seen(fill_ci),
@@ -692,6 +765,24 @@ def bars_problem(kind: str, report: dict | None) -> str:
     return "bars not met: " + "; ".join(failed) if failed else ""
 
 
+def _replace_folder(folder: Path, write) -> None:
+    """``write(tmp)`` into a sibling temporary folder, then swap it in for ``folder`` (no half-written folder)."""
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        write(tmp)
+        old = folder.with_name(f".{folder.name}-old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _parse(argv: list[str], kind: str) -> argparse.Namespace:
     d = TrainT2VConfig(kind=kind)
     p = argparse.ArgumentParser(prog=f"labkit train {kind}", description=__doc__.splitlines()[0])
@@ -723,8 +814,17 @@ def _parse(argv: list[str], kind: str) -> argparse.Namespace:
                    help="t2v: held-out clips (10 sampler steps) scored at every checkpoint, for a learning curve")
     p.add_argument("--vae", type=Path, default=None,
                    help="a 3D VAE folder (default: the course's, labkit.vae.COURSE_VAES['3d'] in data/models/)")
+    p.add_argument("--decoder-steps", type=int, default=0,
+                   help="t2v: after training, fine-tune the VAE decoder on the model's own samples for this many "
+                        "steps (finetune_decoder; the encoder and its code unchanged) and save it in --out")
+    p.add_argument("--decoder-t-max", type=int, default=400,
+                   help="--decoder-steps: the samples start from training clips noised to a timestep <= this")
+    p.add_argument("--decoder-lr", type=float, default=5e-4, help="--decoder-steps: learning rate")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.decoder_steps and kind != "t2v":
+        p.error("--decoder-steps fine-tunes a text-to-video model's decoder (labkit train t2v)")
+    return args
 
 
 def _main(argv: list[str], kind: str) -> int:
@@ -757,6 +857,18 @@ def _main(argv: list[str], kind: str) -> int:
                "final_loss_mean_last_100": sum(result.losses[-100:]) / max(1, len(result.losses[-100:]))}
     if curve:
         summary["adherence_curve"] = curve
+    if args.decoder_steps:
+        from diffusers import DiffusionPipeline
+
+        pipe = DiffusionPipeline.from_pretrained(args.out)
+        tuned = finetune_decoder(pipe, steps=args.decoder_steps, t_max=args.decoder_t_max, lr=args.decoder_lr,
+                                 seed=cfg.seed)
+        _replace_folder(Path(args.out) / "vae", pipe.vae.save_pretrained)
+        last = tuned.losses[-50:]
+        summary["decoder"] = {"steps": tuned.steps, "t_max": args.decoder_t_max, "lr": args.decoder_lr,
+                              "seconds": round(tuned.seconds, 1), "final_loss": sum(last) / len(last)}
+        seconds = time.perf_counter() - t0
+        summary["seconds"] = round(seconds, 1)
     if args.eval:
         from diffusers import DiffusionPipeline
 

@@ -24,7 +24,8 @@ import torch
 
 from .train import TrainConfig, TrainResult, fit, seed_everything, ship
 
-__all__ = ["DEFAULTS", "build_vae", "clip_batches", "twin_batches", "vae_loss", "object_windows", "code_consistency_loss", "train_vae", "fix_posterior_std", "standardize_latents",
+__all__ = ["DEFAULTS", "build_vae", "clip_batches", "twin_batches", "vae_loss", "object_windows",
+           "encoder_parameters", "code_consistency_loss", "train_vae", "fix_posterior_std", "standardize_latents",
            "measure_scaling_factor", "main"]
 
 #: Per kind: latent channels, steps, batch size (clips), learning rate, and the last ``full_steps`` steps that see
@@ -233,6 +234,12 @@ def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, wi
     return sum(spread / energy.clamp_min(1e-8) for spread, energy in shares.values()) / len(shares)
 
 
+def encoder_parameters(model) -> list[torch.nn.Parameter]:
+    """The parameters that make a VAE's latent code (its encoder's and ``quant_conv``'s): what decoder-only
+    training freezes."""
+    return [q for name, q in model.named_parameters() if name.startswith(("encoder.", "quant_conv."))]
+
+
 def _posterior_layer(model) -> torch.nn.Module:
     """The convolution whose output is the posterior's ``[mean, log-variance]`` channels: ``quant_conv`` if the VAE
     has one, else the encoder's ``conv_out`` (unwrapped: CogVideoX wraps its Conv3d in a causal-padding module)."""
@@ -393,7 +400,7 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
                 loss = loss + vae_loss(m, videos, gen, latent_noise, centres, code_consistency)
             return loss
 
-        encoder = [q for name, q in model.named_parameters() if name.startswith(("encoder.", "quant_conv."))]
+        encoder = encoder_parameters(model)
         for q in encoder:
             q.requires_grad_(not decoder_only)  # frozen: no gradient, no optimizer state, no weight decay
         result = fit(model, batches, loss_fn, config,

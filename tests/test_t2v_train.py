@@ -146,6 +146,9 @@ def test_cli_arguments_default_to_a_trial_folder_outside_data():
     args = tt._parse([], "i2v")
     assert args.out.parts[-3:] == ("outputs", "models", "tiny-i2v") and args.ship is None
     assert tt._parse(["--steps", "7", "--cfg-dropout", "0.2"], "t2v").steps == 7
+    assert tt._parse(["--decoder-steps", "5"], "t2v").decoder_steps == 5
+    with pytest.raises(SystemExit):  # an image-to-video model shares the text-to-video model's tuned VAE
+        tt._parse(["--decoder-steps", "5"], "i2v")
 
 
 def test_evaluation_scores_a_perfect_generator_as_perfect_and_a_blank_one_as_zero(monkeypatch):
@@ -388,6 +391,35 @@ def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
     assert blind[600]["latent_share"] == 0.0
     with pytest.raises(ValueError, match="starts >= the last sampler timestep"):
         tt.shape_word_in_sampling(pipe, num=2, starts=(10,), steps=10)
+
+
+def test_finetune_decoder_trains_the_decoder_alone_on_the_models_samples_deterministically():
+    from labkit.vae import tiny_vae_3d
+    from labkit.vae_train import encoder_parameters
+
+    def tuned(seed):
+        vae = tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))
+        pipe = t2v.build_pipeline("t2v", vae=vae, **SIZES)
+        before = {k: v.clone() for k, v in vae.state_dict().items()}
+        result = tt.finetune_decoder(pipe, steps=2, batch=1, t_max=400, sampler_steps=4, seed=seed,
+                                     progress=False, pool=50)
+        assert result.steps == 2 and len(result.losses) == 2
+        return before, vae
+
+    before, vae = tuned(0)
+    after = vae.state_dict()
+    encoder = {k for k in after if k.startswith(("encoder.", "quant_conv."))}
+    assert encoder and all(torch.equal(after[k], before[k]) for k in encoder)  # the latent code is kept exactly
+    assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("decoder."))
+    assert all(q.requires_grad for q in encoder_parameters(vae)) and not vae.training
+    _, again = tuned(0)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in after.items())  # same seed, same decoder
+    pipe = t2v.build_pipeline("t2v", vae=vae, **SIZES)
+    with pytest.raises(ValueError, match="t_max >= the last sampler timestep"):
+        tt.finetune_decoder(pipe, t_max=5, sampler_steps=4, progress=False)
+    pipe.scheduler = t2v.cogvideox_scheduler("dpm")
+    with pytest.raises(ValueError, match="CogVideoXDDIMScheduler"):
+        tt.finetune_decoder(pipe, progress=False)
 
 
 
