@@ -73,8 +73,8 @@ from .t2v import (
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
            "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep",
-           "shape_word_effect", "sample_from", "shape_word_in_sampling", "finetune_decoder", "shape_code_consistency", "LiveLossPlot", "BARS", "bars_problem", "main_t2v",
-           "main_i2v"]
+           "shape_word_effect", "sample_from", "shape_word_in_sampling", "finetune_decoder", "shape_code_consistency",
+           "LiveLossPlot", "BARS", "bars_problem", "main_t2v", "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
 #: Training-timestep densities of ``TrainT2VConfig.t_sampling`` (see the module docstring).
