@@ -350,6 +350,7 @@ def test_shape_word_effect_splits_the_difference_between_the_input_and_the_word(
     with pytest.raises(ValueError, match="num <= "):
         tt.shape_word_effect(pipe, num=100)
 
+
 def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
     """A denoiser that predicts the true square for the caption "square" and the true circle otherwise: sampled
     without guidance the word moves the latents all the way (share ~1; DDIM's last step keeps a trace of noise),
@@ -420,7 +421,6 @@ def test_finetune_decoder_trains_the_decoder_alone_on_the_models_samples_determi
     pipe.scheduler = t2v.cogvideox_scheduler("dpm")
     with pytest.raises(ValueError, match="CogVideoXDDIMScheduler"):
         tt.finetune_decoder(pipe, progress=False)
-
 
 
 def test_shape_code_consistency_is_one_for_a_fixed_code_and_small_for_one_that_flips_with_the_offset(monkeypatch):
