@@ -595,7 +595,7 @@ def finetune_decoder(pipe, steps: int = 450, batch: int = 4, lr: float = 5e-4, t
 
     from .data import ShapesWorld
     from .train import TrainConfig, fit
-    from .vae_train import encoder_parameters
+    from .vae_train import encoder_parameters, reconstruction_loss
 
     _check_ddim(pipe)
     if t_max < 1 or steps < 1 or batch < 1:
@@ -623,7 +623,7 @@ def finetune_decoder(pipe, steps: int = 450, batch: int = 4, lr: float = 5e-4, t
                             guidance_scale)
         recon = m.decode((z / scale).permute(0, 2, 1, 3, 4)).sample  # (B, 3, F, H, W) in [-1, 1]
         target = (videos * 2 - 1).permute(0, 2, 1, 3, 4)
-        return (recon - target).abs().mean() + ((recon - target) ** 2).mean()
+        return reconstruction_loss(recon, target)
 
     frozen = encoder_parameters(vae)
     for q in frozen:

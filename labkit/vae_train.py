@@ -24,7 +24,7 @@ import torch
 
 from .train import TrainConfig, TrainResult, fit, seed_everything, ship
 
-__all__ = ["DEFAULTS", "build_vae", "clip_batches", "twin_batches", "vae_loss", "object_windows",
+__all__ = ["DEFAULTS", "build_vae", "clip_batches", "twin_batches", "reconstruction_loss", "vae_loss", "object_windows",
            "encoder_parameters", "code_consistency_loss", "train_vae", "fix_posterior_std", "standardize_latents",
            "measure_scaling_factor", "main"]
 
@@ -108,6 +108,11 @@ def _window_around(positions, crop: int, jitter: int, gen: torch.Generator, size
     return top, left
 
 
+def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``L1 + MSE`` between a decoded clip and its target (both in [-1, 1]): what every decoder here trains on."""
+    return (recon - target).abs().mean() + ((recon - target) ** 2).mean()
+
+
 def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = None,
              latent_noise: float = 0.0, centres: torch.Tensor | None = None,
              code_consistency: float = 0.0) -> torch.Tensor:
@@ -137,7 +142,7 @@ def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = Non
         z = z + s * sd * torch.randn(z.shape, generator=generator)
     recon = model.decode(z).sample
     kl = posterior.kl().mean() / posterior.mean[0].numel()
-    return (recon - x).abs().mean() + ((recon - x) ** 2).mean() + KL_WEIGHT * kl + code_consistency * consistency
+    return reconstruction_loss(recon, x) + KL_WEIGHT * kl + code_consistency * consistency
 
 
 def twin_batches(pairs: int, seed: int = 0, crop: int | None = CROP, jitter: int = 6, num_frames: int = 17,
