@@ -5,6 +5,7 @@
 ``labkit train KIND [ARGS...]``                             train a course model (``labkit train --help``)
 ``labkit doctor``                                           versions, device, offline status, shipped models
 ``labkit bench [NAME...]``                                  run scripts from ``benchmarks/``
+``labkit ship SRC DEST``                                    ship a trained folder (and the runs behind it) into data/
 """
 
 from __future__ import annotations
@@ -195,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check the installation and the shipped models")
     doctor.add_argument("--json", action="store_true", help="also print a JSON line")
     doctor.set_defaults(func=cmd_doctor)
+
+    ship = sub.add_parser("ship", help="ship a trained folder and the chain of runs behind it into data/",
+                          add_help=False)
+    ship.add_argument("rest", nargs=argparse.REMAINDER)
+    ship.set_defaults(func=lambda args: __import__("labkit.provenance", fromlist=["main"]).main(args.rest))
 
     bench = sub.add_parser("bench", help="run benchmark scripts from benchmarks/")
     bench.add_argument("names", nargs="*")

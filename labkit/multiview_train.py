@@ -366,9 +366,13 @@ def main(argv: list[str] | None = None) -> int:
         summary["eval"] = {"num": report["num"], "steps": report["steps"], "table": report["table"],
                            "paired": report["paired"], "seconds": round(time.perf_counter() - t1, 1)}
     print(json.dumps(summary, indent=1), flush=True)
+    command = ("labkit train orbit " + " ".join(argv)).strip()
+    if Path(args.out).is_dir():
+        from .provenance import write_run_record
+
+        write_run_record(args.out, command, cfg.seed, time.perf_counter() - t0)
     if args.ship:
         problem = bars_problem(summary["eval"]) if args.eval else "no evaluation (--eval N)"
-        return ship_checked(args.out, args.ship, problem, bool(args.ship_below_bars and args.eval),
-                            ("labkit train orbit " + " ".join(argv)).strip(), cfg.seed, time.perf_counter() - t0,
-                            summary)
+        return ship_checked(args.out, args.ship, problem, bool(args.ship_below_bars and args.eval), command,
+                            cfg.seed, time.perf_counter() - t0, summary, ignore=("RUN.json",))
     return 0

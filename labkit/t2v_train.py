@@ -57,7 +57,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import OUTPUTS_DIR
+from . import DATA_DIR, OUTPUTS_DIR
 from .models import TEXT_LENGTH, shapes_tokenizer
 from .t2v import (
     NUM_FRAMES,
@@ -70,6 +70,7 @@ from .t2v import (
     vae_scale,
     vae_spatial_factor,
 )
+from .vae import COURSE_VAES
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
            "train", "as_pipeline", "save_pipeline", "evaluate_t2v", "evaluate_i2v", "vae_ceiling", "guidance_sweep",
@@ -77,6 +78,7 @@ __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize"
            "LiveLossPlot", "BARS", "bars_problem", "main_t2v", "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
+_COURSE_VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]  # the VAE a run without --vae uses
 #: Training-timestep densities of ``TrainT2VConfig.t_sampling`` (see the module docstring).
 T_SAMPLINGS = ("uniform", "logit-normal")
 
@@ -879,6 +881,13 @@ def _main(argv: list[str], kind: str) -> int:
         summary["eval"] = {k: v for k, v in report.items() if k not in ("results", "videos", "captions")}
         summary["eval"]["seconds"] = round(time.perf_counter() - t1, 1)
     print(json.dumps(summary, indent=1, default=str))
+    command = ("labkit train " + kind + " " + " ".join(argv)).strip()
+    if args.out is not None and Path(args.out).is_dir():
+        from .provenance import write_run_record
+
+        resumed_here = args.resume is not None and Path(args.resume).resolve() == Path(args.out).resolve()
+        write_run_record(args.out, command, cfg.seed, seconds, builds_on=[args.vae or _COURSE_VAE_DIR, args.init_from, args.resume],
+                         append=resumed_here)
     if args.ship:
         from .t2v import vae_is_shipped
 
@@ -887,10 +896,9 @@ def _main(argv: list[str], kind: str) -> int:
                   file=sys.stderr)
             return 1
         full_eval = summary.get("eval", {}).get("n", 0) >= 84
-        command = ("labkit train " + kind + " " + " ".join(argv)).strip()
         return ship_checked(args.out, args.ship, bars_problem(kind, summary.get("eval")),
                             args.ship_below_bars and full_eval, command, cfg.seed, seconds, summary,
-                            ignore=("training_state",))
+                            ignore=("training_state", "RUN.json"))
     return 0
 
 

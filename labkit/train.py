@@ -166,11 +166,13 @@ def fit(model: torch.nn.Module, batches: Iterator, loss_fn: Callable, config: Tr
     return TrainResult(final, losses, time.perf_counter() - t0, config.steps - start)
 
 
-def ship(src: Path, dest: Path, command: str, seed, seconds: float, extra: dict | None = None) -> Path:
+def ship(src: Path, dest: Path, command: str, seed, seconds: float, extra: dict | None = None,
+         hardware: str | None = None, ignore: tuple[str, ...] = ()) -> Path:
     """Move a finished model folder ``src`` to ``dest`` atomically; refuse to overwrite an existing ``dest``.
 
     When ``dest`` lies inside ``data/``, its files are added to ``data/MANIFEST`` with the provenance, and a
-    ``PROVENANCE.json`` is written beside the weights.
+    ``PROVENANCE.json`` is written beside the weights. ``hardware``: where it ran (default: this machine);
+    ``ignore``: glob patterns of files in ``src`` not to ship.
     """
     from . import DATA_DIR
     from .manifest import add_files, hardware_description
@@ -178,13 +180,13 @@ def ship(src: Path, dest: Path, command: str, seed, seconds: float, extra: dict 
     src, dest = Path(src), Path(dest)
     if dest.exists():
         raise FileExistsError(f"{dest} exists; refusing to overwrite shipped files (choose another --out)")
-    hardware = hardware_description()
+    hardware = hardware or hardware_description()
     info = {"command": command, "seed": seed, "seconds": round(seconds, 1), "hardware": hardware, **(extra or {})}
-    (src / "PROVENANCE.json").write_text(json.dumps(info, indent=2) + "\n")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
     try:
-        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore))
+        (tmp / "PROVENANCE.json").write_text(json.dumps(info, indent=2) + "\n")
         os.replace(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

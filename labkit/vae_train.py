@@ -511,8 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         import shutil
 
+        from .provenance import write_run_record
+
         shutil.rmtree(out, ignore_errors=True)
         stage.rename(out)
+        write_run_record(out, command, args.seed, seconds, builds_on=[args.init_from], extra=extra)
     print(f"trained vae-{args.kind} in {seconds:.0f} s ({result.steps} steps, final loss {extra['final_loss']}); "
           f"saved to {out}")
     return 0
