@@ -30,7 +30,7 @@ from einops import rearrange
 
 from .compression import vae_geometry
 
-__all__ = ["COURSE_VAES", "tiny_vae_2d", "tiny_vae_3d", "load_vae", "is_3d", "check_vae_video", "check_latents", "round_trip_step", "pad_frames",
+__all__ = ["COURSE_VAES", "SHAPE_CODE_VAE", "is_shipped", "tiny_vae_2d", "tiny_vae_3d", "load_vae", "is_3d", "check_vae_video", "check_latents", "round_trip_step", "pad_frames",
            "to_vae_layout", "from_vae_layout", "encode", "decode", "reconstruct", "TILING_TOLERANCE",
            "TILING_MEAN_TOLERANCE"]
 
@@ -53,6 +53,10 @@ _BLOCKS = (16, 32, 32, 32)
 #: whole-clip steps and standardised latents (30.1 dB / SSIM 0.963 on the held-out clips, v3 28.2 / 0.947).
 #: See ``data/MANIFEST``.
 COURSE_VAES = {"2d": "vae-2d", "3d": "vae-3d-v4"}
+#: The code-consistent 3D VAE of notebook 04 (``labkit train vae --code-consistency``, then decoder-only runs on
+#: ``vae-3d-v4``'s chain; ``data/models/vae-3d-cc/PROVENANCE.json`` lists every run): its square-minus-circle code
+#: is about one pattern wherever the object sits, at some cost in reconstruction.
+SHAPE_CODE_VAE = "vae-3d-cc"
 _GROUPS = 8  # GroupNorm groups; must divide every entry of _BLOCKS
 
 
@@ -105,6 +109,13 @@ def load_vae(name_or_path=COURSE_VAES["3d"]):
     if name not in classes:
         raise ValueError(f"expected a VAE config of class {sorted(classes)}, got {name!r} in {path}")
     return classes[name].from_pretrained(path, dtype=torch.float32, use_safetensors=True).eval()
+
+
+def is_shipped(name: str) -> bool:
+    """True when the VAE ``name`` (e.g. :data:`SHAPE_CODE_VAE`) is in ``data/models/``."""
+    from . import DATA_DIR
+
+    return (DATA_DIR / "models" / name / "config.json").exists()
 
 
 def is_3d(vae) -> bool:
