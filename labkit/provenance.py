@@ -1,11 +1,11 @@
 """Run records and chains of runs: how a model trained in several ``labkit train`` runs is shipped with all of them.
 
-Taught nowhere (it is the kit's bookkeeping); read by ``labkit ship`` and ``labkit.train.ship``.
+Taught nowhere (it is the kit's bookkeeping); written by the trainers, read by ``labkit ship``.
 
 Many course models are trained in stages: a VAE continued with ``--init-from`` from another one, a denoiser
 trained on a VAE from ``--vae`` and resumed with ``--resume``. ``data/MANIFEST`` must name the *whole* chain of
-commands that produced a shipped file, so the trainers whose runs continue one another (``labkit train vae|t2v|i2v|orbit``) write a
-``RUN.json`` record into their output folder::
+commands that produced a shipped file, so the trainers whose runs continue one another
+(``labkit train vae|t2v|i2v|orbit``) write a ``RUN.json`` record into their output folder::
 
     {"runs": [{"command": "labkit train vae ...", "seed": 3, "seconds": 917.2, "hardware": "...",
                "created": "2026-12-03T14:52:10Z", "builds_on": ["outputs/models/vae-cc03"]}, ...]}
