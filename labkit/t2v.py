@@ -1,6 +1,6 @@
 """A tiny text-to-video and image-to-video model assembled from the real CogVideoX pipeline classes.
 
-Taught in ``04_train_tiny_video_model`` (trained by :mod:`labkit.t2v_train`).
+Taught in ``04_train_tiny_video_model`` (trained by :mod:`labkit.t2v_train`, measured by :mod:`labkit.t2v_eval`).
 
 The parts are the ones CogVideoX-2b/5b use, at laptop size:
 

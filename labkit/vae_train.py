@@ -204,7 +204,7 @@ def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, wi
                           temporal: int = 4, latents: torch.Tensor | None = None,
                           parts: tuple[str, ...] = ("window", "sum")) -> torch.Tensor:
     """``1 - consistent share`` of the square-minus-circle latent code, differentiable (see
-    :func:`labkit.t2v_train.shape_code_consistency`, which measures the same on frame 0).
+    :func:`labkit.t2v_eval.shape_code_consistency`, which measures the same on frame 0).
 
     ``videos``/``centres`` from :func:`twin_batches`. Per pair and latent frame ``k`` (frame 0 alone, then groups
     of ``temporal`` frames: a causal 3D VAE's layout), ``d`` = square latents - circle latents in the ``window`` x

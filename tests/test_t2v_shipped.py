@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from labkit import DATA_DIR, models
+from labkit import t2v_eval as te
 from labkit import t2v_train as tt
 
 T2V, I2V = DATA_DIR / "models" / "tiny-t2v", DATA_DIR / "models" / "tiny-i2v"
@@ -52,13 +53,13 @@ def test_shipped_t2v_is_deterministic_and_draws_the_prompted_colour():
 @pytest.fixture(scope="module")
 def t2v_report():
     pipe = models.load("tiny-t2v")
-    return tt.evaluate_t2v(pipe, 84, progress=False)  # the shipping run's evaluation (~2 min on 2 cores)
+    return te.evaluate_t2v(pipe, 84, progress=False)  # the shipping run's evaluation (~2 min on 2 cores)
 
 
 @pytest.fixture(scope="module")
 def i2v_report():
     pipe = models.load("tiny-i2v")
-    return tt.evaluate_i2v(pipe, 84, progress=False)
+    return te.evaluate_i2v(pipe, 84, progress=False)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from labkit import t2v
+from labkit import t2v_eval as te
 from labkit import t2v_train as tt
 
 SIZES = {"width": 32, "layers": 1, "text_width": 32}
@@ -82,7 +83,7 @@ def test_denoiser_sees_the_text_and_image_exactly_as_the_pipelines_give_them(vae
     ids = tt.tokenize(pipe.tokenizer, ["a red circle moving left"])
     torch.testing.assert_close(seen["text"], model.text_encoder(ids)[0])
     # the image latents the pipeline builds = what training builds from the cache (same posterior draw)
-    mean, std = tt._encode(vae, image[None, None])
+    mean, std = tt.encode_posterior(vae, image[None, None])
     g = torch.Generator().manual_seed(7)
     first = (mean + std * torch.randn(mean.shape, generator=g)) * t2v.vae_scale(vae)
     image_latents = seen["x"][:, :, 4:]
@@ -94,7 +95,7 @@ def test_latent_cache_is_written_once_and_reloaded(vae, tmp_path):
     a = tt.build_cache(vae, 3, seed=2, cache_dir=tmp_path, progress=False)
     assert a.mean.shape == (3, 5, 4, 8, 8) and a.first_mean.shape == (3, 1, 4, 8, 8) and len(a) == 3
     assert len(list(tmp_path.glob("*.safetensors"))) == 1
-    with mock.patch.object(tt, "_encode", side_effect=AssertionError("re-encoded")):
+    with mock.patch.object(tt, "encode_posterior", side_effect=AssertionError("re-encoded")):
         b = tt.build_cache(vae, 3, seed=2, cache_dir=tmp_path, progress=False)
     assert torch.equal(a.mean, b.mean) and torch.equal(a.first_std, b.first_std) and a.captions == b.captions
     with pytest.raises(ValueError, match="num_clips >= 1"):
@@ -156,18 +157,18 @@ def test_evaluation_scores_a_perfect_generator_as_perfect_and_a_blank_one_as_zer
 
     truth = lambda pipe, caption, seed=0, **_: make_clip(caption, seed=seed).video  # noqa: E731
     monkeypatch.setattr(t2v, "generate", truth)
-    report = tt.evaluate_t2v(None, num=6, progress=False)
+    report = te.evaluate_t2v(None, num=6, progress=False)
     assert report["bar"] == 1.0 and report["n"] == 6 and len(set(report["captions"])) == 6
     monkeypatch.setattr(t2v, "generate", lambda *a, **k: torch.zeros(17, 3, 64, 64))
-    assert tt.evaluate_t2v(None, num=2, progress=False)["bar"] == 0.0
+    assert te.evaluate_t2v(None, num=2, progress=False)["bar"] == 0.0
 
     def copy_then_hold(pipe, image, caption, **_):  # keeps the first frame, then freezes: kept, but no motion
         return image[None].expand(17, -1, -1, -1).clone()
     monkeypatch.setattr(t2v, "animate", copy_then_hold)
-    report = tt.evaluate_i2v(None, num=3, progress=False)
+    report = te.evaluate_i2v(None, num=3, progress=False)
     assert report["psnr_ok"] == 1.0 and report["kept"] == 1.0
     monkeypatch.setattr(t2v, "animate", lambda pipe, image, caption, **_: torch.zeros(17, 3, 64, 64))
-    report = tt.evaluate_i2v(None, num=2, progress=False)
+    report = te.evaluate_i2v(None, num=2, progress=False)
     assert report["psnr_ok"] == 0.0 and report["kept"] == 0.0
 
 
@@ -217,10 +218,10 @@ def test_vae_ceiling_scores_reconstructions(monkeypatch, vae):
     import labkit.vae
 
     monkeypatch.setattr(labkit.vae, "reconstruct", lambda vae, video: video.clone())  # a perfect VAE
-    report = tt.vae_ceiling(vae, 4, progress=False)
+    report = te.vae_ceiling(vae, 4, progress=False)
     assert report["bar"] == 1.0 and report["psnr"] == float("inf")
     monkeypatch.setattr(labkit.vae, "reconstruct", lambda vae, video: video * 0 + video.mean())  # a grey one
-    assert tt.vae_ceiling(vae, 2, progress=False)["bar"] == 0.0
+    assert te.vae_ceiling(vae, 2, progress=False)["bar"] == 0.0
 
 
 def test_clean_latents_are_the_posterior_mean_or_a_sample(cache):
@@ -338,17 +339,17 @@ def test_shape_word_effect_splits_the_difference_between_the_input_and_the_word(
                 + encoder_hidden_states[:, 2, :1].view(-1, 1, 1, 1, 1),)
 
     with mock.patch.object(pipe.transformer, "forward", zero):
-        out = tt.shape_word_effect(pipe, num=2, timesteps=(80, 700))
+        out = te.shape_word_effect(pipe, num=2, timesteps=(80, 700))
     for t in (80, 700):
         assert out[t]["from_word"] == 0.0
         assert out[t]["from_input"] == pytest.approx(float(abar[t]), abs=1e-4)
     with mock.patch.object(pipe.transformer, "forward", text_only):
-        out = tt.shape_word_effect(pipe, num=2, timesteps=(80, 700))
+        out = te.shape_word_effect(pipe, num=2, timesteps=(80, 700))
     for t in (80, 700):
         assert abs(out[t]["from_word"]) > 1e-3  # the shape token differs, so does this model's answer
         assert out[t]["from_input"] == pytest.approx(float(abar[t]) + out[t]["from_word"], abs=1e-4)
     with pytest.raises(ValueError, match="num <= "):
-        tt.shape_word_effect(pipe, num=100)
+        te.shape_word_effect(pipe, num=100)
 
 
 def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
@@ -359,9 +360,9 @@ def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
     from types import SimpleNamespace
 
     pipe = t2v.build_pipeline("t2v", vae=vae, **SIZES)
-    squares, circles = tt._square_twins("test", 2, 0, search=84)
+    squares, circles = te._square_twins("test", 2, 0, search=84)
     scale = t2v.vae_scale(vae)
-    mean, _ = tt._encode(vae, torch.stack([c.video for c in squares + circles]))
+    mean, _ = tt.encode_posterior(vae, torch.stack([c.video for c in squares + circles]))
     square, circle = (mean * scale).chunk(2)
     text_square = pipe.text_encoder(tt.tokenize(pipe.tokenizer, [c.caption for c in squares]))[0]
     abar = pipe.scheduler.alphas_cumprod
@@ -380,18 +381,18 @@ def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
         return SimpleNamespace(sample=clips[rows].permute(0, 2, 1, 3, 4))
 
     with mock.patch.object(pipe.transformer, "forward", perfect), mock.patch.object(pipe.vae, "decode", nearest_clip):
-        plain = tt.shape_word_in_sampling(pipe, num=2, starts=(300, 999), steps=10, guidance_scale=1.0)
-        guided = tt.shape_word_in_sampling(pipe, num=2, starts=(999,), steps=10, guidance_scale=4.0)
+        plain = te.shape_word_in_sampling(pipe, num=2, starts=(300, 999), steps=10, guidance_scale=1.0)
+        guided = te.shape_word_in_sampling(pipe, num=2, starts=(999,), steps=10, guidance_scale=4.0)
     for start in (300, 999):
         assert plain[start]["latent_share"] == pytest.approx(1.0, abs=0.02)
         assert plain[start]["square_drawn"] == 1.0
         assert plain[start]["fill_square"] > 0.87 > plain[start]["fill_circle"] > 0.7
     assert guided[999]["latent_share"] == pytest.approx(4.0, abs=0.08)
     with mock.patch.object(pipe.transformer, "forward", lambda hidden_states, **_: (torch.zeros_like(hidden_states),)):
-        blind = tt.shape_word_in_sampling(pipe, num=2, starts=(600,), steps=10)
+        blind = te.shape_word_in_sampling(pipe, num=2, starts=(600,), steps=10)
     assert blind[600]["latent_share"] == 0.0
     with pytest.raises(ValueError, match="starts >= the last sampler timestep"):
-        tt.shape_word_in_sampling(pipe, num=2, starts=(10,), steps=10)
+        te.shape_word_in_sampling(pipe, num=2, starts=(10,), steps=10)
 
 
 def test_finetune_decoder_trains_the_decoder_alone_on_the_models_samples_deterministically():
@@ -439,14 +440,14 @@ def test_shape_code_consistency_is_one_for_a_fixed_code_and_small_for_one_that_f
         cx = (mask.float() * torch.arange(64.0)).sum((1, 2)) / mask.sum((1, 2))
         return torch.where(cx / 8 - 0.5 - (cx / 8 - 0.5).round() > 0, 1.0, -1.0)
 
-    monkeypatch.setattr(tt, "_encode", lambda v, x: latents(x, lambda f: torch.ones(len(f))))
-    fixed = tt.shape_code_consistency(vae, num=24)
-    monkeypatch.setattr(tt, "_encode", lambda v, x: latents(x, offset_sign))
-    flips = tt.shape_code_consistency(vae, num=24)
+    monkeypatch.setattr(tt, "encode_posterior", lambda v, x: latents(x, lambda f: torch.ones(len(f))))
+    fixed = te.shape_code_consistency(vae, num=24)
+    monkeypatch.setattr(tt, "encode_posterior", lambda v, x: latents(x, offset_sign))
+    flips = te.shape_code_consistency(vae, num=24)
     assert fixed["consistent_share"] == pytest.approx(1.0) and fixed["pairs"] >= 12
     assert flips["consistent_share"] < 0.2 and flips["rms"] == pytest.approx(fixed["rms"])
-    assert tt.shape_code_consistency(vae, num=24, window=5)["consistent_share"] < 0.2  # same answer, wider window
+    assert te.shape_code_consistency(vae, num=24, window=5)["consistent_share"] < 0.2  # same answer, wider window
     with pytest.raises(ValueError, match="num >= 2"):
-        tt.shape_code_consistency(vae, num=1)
+        te.shape_code_consistency(vae, num=1)
     with pytest.raises(ValueError, match="odd window >= 1"):
-        tt.shape_code_consistency(vae, num=4, window=2)
+        te.shape_code_consistency(vae, num=4, window=2)
