@@ -47,11 +47,15 @@ from . import OUTPUTS_DIR
 from .multiview import Camera, consistency_report, orbit_cameras, plucker_rays
 from .orbit import ELEVATION_RANGE, OrbitWorld, random_object, render_orbit, render_views
 
-__all__ = ["OrbitConfig", "new_unet", "new_scheduler", "orbit_batch", "conditioning", "flow_loss", "flow_pair", "generate", "generate_for_object",
-           "load_generator", "save_generator", "train", "evaluate", "paired_difference", "BARS", "bars_problem", "main"]
+__all__ = ["OrbitConfig", "new_unet", "new_scheduler", "orbit_batch", "conditioning", "flow_loss", "flow_pair",
+           "input_camera_views", "generate", "generate_for_object", "load_generator", "save_generator", "train",
+           "evaluate", "paired_difference", "NOT_HELD", "BARS", "bars_problem", "main"]
 
 TOKEN_DIM = 32  # width of the one constant cross-attention token
 PATCH = 2  # the UNet sees 2x2 pixel patches
+#: The evaluation row of joint generation without :func:`generate`'s ``hold_input`` (records made before it
+#: existed call that row ``joint``).
+NOT_HELD = "joint, input not held"
 
 
 @dataclass
@@ -172,12 +176,29 @@ def flow_pair(x0: torch.Tensor, eps: torch.Tensor, sigma: torch.Tensor) -> tuple
     return (1 - s) * x0 + s * eps, eps - x0
 
 
+def input_camera_views(cameras: Camera, elevation: float, size: int) -> torch.Tensor:
+    """Boolean ``(V,)``: which of ``cameras`` is the input view's own camera (azimuth 0 at ``elevation``, the
+    orbit world's radius and field of view), so that the input view *is* that view's ground truth."""
+    ref = orbit_cameras([0.0], elevation, size)
+    same_pose = (cameras.w2c - ref.w2c).abs().amax((-2, -1)) < 1e-4
+    same_k = (cameras.K - ref.K).abs().amax((-2, -1)) < 1e-4
+    return (same_pose & same_k).reshape(-1)
+
+
 @torch.no_grad()
 def generate(unet, input_view: torch.Tensor, cameras: Camera, elevation: float, steps: int = 10, seed: int = 0,
-             joint: bool = True) -> torch.Tensor:
+             joint: bool = True, hold_input: bool = True) -> torch.Tensor:
     """Generate the views ``(F, 3, H, W)`` in [0, 1] of ``cameras`` from one ``input_view (3, H, W)`` taken at
     azimuth 0 and ``elevation`` degrees. ``joint``: all views denoised together (attention across views);
-    otherwise each view alone (``num_frames = 1``) from its own noise (seed ``seed + k``)."""
+    otherwise each view alone (``num_frames = 1``) from its own noise (seed ``seed + k``).
+
+    ``hold_input`` (joint only): a view whose camera is the input's (:func:`input_camera_views`; view 0 of an
+    orbit that starts at azimuth 0) is *held* to the input while the others are denoised -- at every step it is
+    replaced by the input view noised to the current ``sigma`` along the training path ``(1 - sigma) x0 + sigma
+    eps`` (the replacement method for conditional sampling, Ho et al. 2022, "Video Diffusion Models"; CAT3D, Gao
+    et al. 2024, likewise puts its observed views into the joint set clean). Attention across views then reads
+    the true input at every noise level. Independent views cannot use it: each is denoised alone.
+    """
     from .video import check_video
 
     check_video(input_view[None], "input_view", allow_batch=False)
@@ -185,7 +206,9 @@ def generate(unet, input_view: torch.Tensor, cameras: Camera, elevation: float, 
     plucker = plucker_rays(cameras, H, W)[None]  # (1, F, 6, H, W)
     if joint:
         noise = torch.randn((1, len(cameras), 3, H, W), generator=torch.Generator().manual_seed(seed))
-        out = _sample(unet, noise, conditioning(input_view[None], plucker, torch.tensor([elevation])), steps)
+        held = input_camera_views(cameras, elevation, H) if hold_input else torch.zeros(len(cameras), dtype=bool)
+        out = _sample(unet, noise, conditioning(input_view[None], plucker, torch.tensor([elevation])), steps,
+                      held=(held, 2 * input_view - 1) if held.any() else None)
         return out[0]
     views = []
     for k in range(len(cameras)):
@@ -205,13 +228,22 @@ def generate_for_object(unet, obj, elevation: float = 20.0, azimuth: float = 0.0
             "ground truth": render_views(obj, cams, size).views, "cameras": cams}
 
 
-def _sample(unet, x: torch.Tensor, cond: tuple, steps: int) -> torch.Tensor:
-    """The scheduler's Euler loop from pure noise; returns views in [0, 1]."""
+def _sample(unet, x: torch.Tensor, cond: tuple, steps: int, held: tuple | None = None) -> torch.Tensor:
+    """The scheduler's Euler loop from pure noise ``x (B, F, 3, H, W)``; returns views in [0, 1]. ``held``:
+    ``(mask (F,), x0 (3, H, W) in [-1, 1])``: the masked views follow ``x0``'s forward path, their starting noise
+    kept, at every step (see :func:`generate`) and end as ``x0`` exactly."""
     scheduler = new_scheduler()
     scheduler.set_timesteps(steps)
-    for t in scheduler.timesteps:
+    if held is not None:
+        mask, x0 = held
+        eps = x[:, mask].clone()
+    for i, t in enumerate(scheduler.timesteps):
+        if held is not None:
+            x[:, mask] = flow_pair(x0.expand_as(eps), eps, scheduler.sigmas[i].expand(1))[0]
         v = _predict(unet, x, (t / 1000).expand(x.shape[0]), cond)
         x = scheduler.step(v, t, x).prev_sample
+    if held is not None:
+        x[:, mask] = x0
     return ((x + 1) / 2).clamp(0, 1)
 
 
@@ -262,9 +294,11 @@ def evaluate(unet, cfg: OrbitConfig, num: int = 16, steps: int = 10, seed: int =
              keep: int = 0) -> dict:
     """Joint vs independent generation on ``num`` held-out test objects (the input view is view 0 of the orbit).
 
-    Returns the mean of each :func:`labkit.multiview.consistency_report` score per method (``joint``,
-    ``independent``, ``input + perspective warp`` -- no generation, :func:`labkit.multiview.perspective_warp` --
-    and ``ground truth``, the floor of the reprojection and warping errors), the first ``keep`` orbits
+    Returns the mean of each :func:`labkit.multiview.consistency_report` score per method (``joint``, with the
+    input view held as view 0 -- :func:`generate`'s default --, ``joint, input not held`` -- what holding it
+    adds --, ``independent``, ``input + perspective warp`` -- no generation,
+    :func:`labkit.multiview.perspective_warp` -- and ``ground truth``, the floor of the reprojection and warping
+    errors), the first ``keep`` orbits
     (``"orbits"``: ground truth, joint, independent) for display, and ``"paired"``: per score, joint minus
     independent object by object -- the mean difference, its standard error and on how many objects joint
     is better (a mean can hide a difference that is only noise between a few objects).
@@ -275,16 +309,17 @@ def evaluate(unet, cfg: OrbitConfig, num: int = 16, steps: int = 10, seed: int =
     from .multiview import perspective_warp
     from .orbit import BACKGROUND
 
-    scores: dict = {"joint": [], "independent": [], "input + perspective warp": [], "ground truth": []}
+    scores: dict = {"joint": [], NOT_HELD: [], "independent": [], "input + perspective warp": [], "ground truth": []}
     orbits = []
     for i in tqdm(range(num), desc="evaluate", disable=not progress, leave=False):
         _, gt = world[i]
-        el = gt.elevations[0]
-        joint = generate(unet, gt.views[0], gt.cameras, el, steps, seed + 1000 * i, joint=True)
-        indep = generate(unet, gt.views[0], gt.cameras, el, steps, seed + 1000 * i, joint=False)
+        el, s = gt.elevations[0], seed + 1000 * i
+        joint = generate(unet, gt.views[0], gt.cameras, el, steps, s, joint=True)
+        free = generate(unet, gt.views[0], gt.cameras, el, steps, s, joint=True, hold_input=False)
+        indep = generate(unet, gt.views[0], gt.cameras, el, steps, s, joint=False)
         warp = perspective_warp(gt.views[0], gt.cameras[0], gt.cameras, BACKGROUND)
-        for name, views in (("joint", joint), ("independent", indep), ("input + perspective warp", warp),
-                            ("ground truth", gt.views)):
+        for name, views in (("joint", joint), (NOT_HELD, free), ("independent", indep),
+                            ("input + perspective warp", warp), ("ground truth", gt.views)):
             scores[name].append(consistency_report(views, gt.views, gt.depth, gt.cameras))
         if i < keep:
             orbits.append({"ground truth": gt.views, "joint": joint, "independent": indep})

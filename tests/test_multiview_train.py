@@ -8,6 +8,8 @@ from einops import rearrange
 from labkit import DATA_DIR
 from labkit.multiview import orbit_cameras
 from labkit.multiview_train import (
+    BARS,
+    NOT_HELD,
     PATCH,
     OrbitConfig,
     _sample,
@@ -16,6 +18,7 @@ from labkit.multiview_train import (
     flow_loss,
     flow_pair,
     generate,
+    input_camera_views,
     load_generator,
     new_scheduler,
     new_unet,
@@ -100,6 +103,34 @@ def test_generate_deterministic_joint_and_independent(unet):
         generate(unet, view.permute(1, 2, 0), cams, 20.0, steps=2)
 
 
+def test_joint_generation_holds_the_input_view_on_its_forward_path(unet, monkeypatch):
+    """hold_input: the view whose camera is the input's is, at every sampler step, the input noised to that
+    step's sigma with the view's own starting noise, and ends as the input; the other views, which attend to it,
+    change; nothing changes when no camera is the input's or the views are independent."""
+    import labkit.multiview_train as mt
+
+    cams = orbit_cameras([0.0, 120.0, 240.0], 20.0, 16)
+    assert input_camera_views(cams, 20.0, 16).tolist() == [True, False, False]
+    assert not input_camera_views(cams, 25.0, 16).any()
+    view = torch.rand(3, 16, 16)
+    seen, predict = [], mt._predict
+    monkeypatch.setattr(mt, "_predict", lambda u, x, sigma, cond: seen.append((x.clone(), sigma)) or predict(u, x, sigma, cond))
+    held = generate(unet, view, cams, 20.0, steps=3, seed=3)
+    eps = torch.randn((1, 3, 3, 16, 16), generator=torch.Generator().manual_seed(3))[0, 0]
+    assert len(seen) == 3
+    for x, sigma in seen:
+        assert torch.allclose(x[0, 0], (1 - sigma) * (2 * view - 1) + sigma * eps, atol=1e-6)
+    assert torch.allclose(held[0], view, atol=1e-6)
+    free = generate(unet, view, cams, 20.0, steps=3, seed=3, hold_input=False)
+    assert not torch.allclose(held[1:], free[1:], atol=1e-4)  # attention across views read the held view
+    assert torch.equal(generate(unet, view, cams, 20.0, 3, 3, joint=False),
+                       generate(unet, view, cams, 20.0, 3, 3, joint=False, hold_input=False))
+    turned = orbit_cameras([10.0, 130.0, 250.0], 20.0, 16)  # no view at the input's camera: nothing to hold
+    assert not input_camera_views(turned, 20.0, 16).any()
+    assert torch.equal(generate(unet, view, turned, 20.0, 3, 3), generate(unet, view, turned, 20.0, 3, 3,
+                                                                           hold_input=False))
+
+
 def test_save_load_roundtrip(unet, tmp_path):
     save_generator(unet, TINY, tmp_path / "g")
     loaded, cfg = load_generator(tmp_path / "g")
@@ -176,15 +207,17 @@ def shipped_report():
 @pytest.mark.skipif(not (SHIPPED / "orbit.json").exists(), reason="data/models/tiny-orbit is not shipped")
 def test_shipped_generator_reproduces_its_recorded_evaluation_and_the_bars_it_meets(shipped_report):
     """Re-measured on the 16 held-out objects: the numbers in PROVENANCE.json (the shipped weights are float16,
-    the run measured float32, hence the small tolerance), joint novel-view PSNR >= 20 dB, and joint reprojection
+    the run measured float32, hence the small tolerance; the run sampled without holding the input view, so its
+    ``joint`` row is today's ``joint, input not held``), joint novel-view PSNR >= 20 dB, and joint reprojection
     MSE <= 0.8x the independent views' (consistency: the point of joint generation)."""
     import json
 
     recorded = json.loads((SHIPPED / "PROVENANCE.json").read_text())["eval"]["table"]
-    for method in ("joint", "independent"):
-        assert shipped_report["table"][method]["novel_psnr"] == pytest.approx(recorded[method]["novel_psnr"], abs=0.1)
+    for method, recorded_as in ((NOT_HELD, "joint"), ("independent", "independent")):
+        assert shipped_report["table"][method]["novel_psnr"] == pytest.approx(recorded[recorded_as]["novel_psnr"],
+                                                                              abs=0.1)
         assert shipped_report["table"][method]["reprojection_mse"] == pytest.approx(
-            recorded[method]["reprojection_mse"], rel=0.05)
+            recorded[recorded_as]["reprojection_mse"], rel=0.05)
     j, ind = shipped_report["table"]["joint"], shipped_report["table"]["independent"]
     assert j["novel_psnr"] >= 20.0 and j["reprojection_mse"] <= 0.8 * ind["reprojection_mse"], shipped_report["table"]
     assert shipped_report["paired"]["reprojection_mse"]["joint_better"] >= 10  # of 16 objects, not a mean of a few
@@ -192,7 +225,11 @@ def test_shipped_generator_reproduces_its_recorded_evaluation_and_the_bars_it_me
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHIPPED / "orbit.json").exists(), reason="data/models/tiny-orbit is not shipped")
-@pytest.mark.xfail(strict=True, reason="shipped tiny-orbit (3000 steps): joint novel-view PSNR 21.02 dB vs independent "
-                   "20.18 dB, +0.84 dB (bar +1 dB), better on 9 of 16 objects; strict: passes loudly once met")
 def test_shipped_generator_beats_independent_views_by_the_psnr_margin(shipped_report):
+    """The issue's PSNR part, met by joint generation that holds the input view (21.50 vs 20.18 dB on these 16
+    objects when measured; on 64 held-out objects +1.34 +- 0.34 dB, better on 41 of 64): the margin of
+    BARS['psnr_margin'] dB, on most objects, and more than holding the input adds to the not-held joint row."""
     assert bars_problem(shipped_report) == "", shipped_report["table"]
+    paired, t = shipped_report["paired"]["novel_psnr"], shipped_report["table"]
+    assert paired["mean"] >= BARS["psnr_margin"] and paired["joint_better"] >= 9, paired
+    assert t["joint"]["novel_psnr"] > t[NOT_HELD]["novel_psnr"] + 0.2, t
