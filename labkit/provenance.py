@@ -109,22 +109,36 @@ def chain_command(runs: list[dict], ship_step: str = "") -> str:
     return " && ".join([r["command"] for r in runs] + ([ship_step] if ship_step else []))
 
 
-def ship_chain(src, dest, extra: dict | None = None) -> Path:
+def ship_chain(src, dest, extra: dict | None = None, below_bars_ok: bool = False) -> Path:
     """Ship ``src`` to ``dest`` (:func:`labkit.train.ship`: atomic, never over an existing folder) with the whole
-    chain of runs behind it in ``PROVENANCE.json`` and ``data/MANIFEST``."""
+    chain of runs behind it in ``PROVENANCE.json`` and ``data/MANIFEST``.
+
+    A last run that measured itself against the issue's bars (``bars_problem`` in its record, e.g. ``labkit train
+    t2v ... --eval 84``) is shipped only if it met them, or with ``below_bars_ok`` (as ``--ship-below-bars``);
+    its ``eval``, ``bars_met`` and ``bars_problem`` go into ``PROVENANCE.json`` as the shipped model's verdict."""
     from .train import ship
 
     src, dest = Path(src), Path(dest)
     if dest.exists():
         raise FileExistsError(f"{dest} exists; refusing to overwrite shipped files (choose another name)")
     runs, shipped = run_chain(src)
-    command = chain_command(runs, f"labkit ship {_project_relative(src)} {_project_relative(dest)}")
+    last = runs[-1]
+    verdict = {}
+    if "bars_problem" in last:
+        if last["bars_problem"] and not below_bars_ok:
+            raise ValueError(f"not shipping {src}: its last run missed the bars ({last['bars_problem']}); "
+                             "--below-bars ships it anyway and records that")
+        verdict = {"eval": last.get("eval"), "bars_met": not last["bars_problem"], "bars_problem": last["bars_problem"]}
+    command = chain_command(runs, f"labkit ship {_project_relative(src)} {_project_relative(dest)}"
+                            + (" --below-bars" if below_bars_ok else ""))
     seeds = ",".join(str(r["seed"]) for r in runs)
     seconds = sum(float(r["seconds"]) for r in runs)
-    info = {"builds_on_shipped": shipped, "runs": [{k: r[k] for k in ("command", "seed", "seconds", "hardware",
-                                                                      "created")} for r in runs], **(extra or {})}
+    keep = ("command", "seed", "seconds", "hardware", "created", "note")
+    info = {"builds_on_shipped": shipped, "runs": [{k: r[k] for k in keep if k in r} for r in runs], **verdict,
+            **(extra or {})}
     hardware = sorted({r["hardware"] for r in runs})
-    return ship(src, dest, command, seeds, seconds, info, hardware=" | ".join(hardware), ignore=(RUN_RECORD,))
+    return ship(src, dest, command, seeds, seconds, info, hardware=" | ".join(hardware),
+                ignore=(RUN_RECORD, "training_state"))  # a t2v/i2v run's resumable state is not shipped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit ship", description=main.__doc__.split(": ", 1)[1])
     parser.add_argument("src", type=Path, help="a folder written by `labkit train ... --out SRC`")
     parser.add_argument("dest", type=Path, help="where to ship it, e.g. data/models/NAME (never overwritten)")
+    parser.add_argument("--below-bars", action="store_true",
+                        help="ship even if the last run's evaluation missed the issue's bars (recorded in PROVENANCE)")
     args = parser.parse_args(argv)
     try:
-        out = ship_chain(args.src, args.dest)
+        out = ship_chain(args.src, args.dest, below_bars_ok=args.below_bars)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"labkit ship: {err}", file=sys.stderr)
         return 1

@@ -638,8 +638,11 @@ def _main(argv: list[str], kind: str) -> int:
         from .provenance import write_run_record
 
         resumed_here = args.resume is not None and Path(args.resume).resolve() == Path(args.out).resolve()
-        write_run_record(args.out, command, cfg.seed, seconds, builds_on=[args.vae or _COURSE_VAE_DIR, args.init_from, args.resume],
-                         append=resumed_here)
+        record = {k: summary[k] for k in ("steps", "eval", "decoder") if k in summary}
+        if "eval" in summary:  # the run's verdict, which `labkit ship` carries into PROVENANCE.json
+            record["bars_problem"] = bars_problem(kind, summary["eval"])
+        write_run_record(args.out, command, cfg.seed, seconds, append=resumed_here, extra=record,
+                         builds_on=[args.vae or _COURSE_VAE_DIR, args.init_from, args.resume])
     if args.ship:
         from .t2v import vae_is_shipped
 

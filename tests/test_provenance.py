@@ -77,6 +77,26 @@ def test_ship_chain_records_the_whole_chain_in_provenance_and_manifest(tmp_path,
         ship_chain(b, dest)
 
 
+def test_ship_chain_carries_the_last_runs_verdict_and_refuses_a_run_below_the_bars(tmp_path, fake_data):
+    run = tmp_path / "i2v"
+    run.mkdir()
+    (run / "training_state").mkdir()
+    (run / "training_state" / "optimizer.safetensors").write_bytes(b"resumable state")
+    (run / "model_index.json").write_text("{}")
+    write_run_record(run, "labkit train i2v --eval 84", 0, 5.0, extra={"eval": {"n": 84, "kept": 0.7},
+                                                                      "bars_problem": "bars not met: kept = 0.700 < 0.9"})
+    with pytest.raises(ValueError, match="missed the bars .*kept = 0.700"):
+        ship_chain(run, fake_data / "models" / "below")
+    assert not (fake_data / "models" / "below").exists()
+    ship_chain(run, fake_data / "models" / "below", below_bars_ok=True)
+    info = json.loads((fake_data / "models" / "below" / "PROVENANCE.json").read_text())
+    assert info["bars_met"] is False and info["eval"]["kept"] == 0.7 and info["command"].endswith("--below-bars")
+    assert not (fake_data / "models" / "below" / "training_state").exists()
+    write_run_record(run, "labkit train i2v --eval 84", 0, 5.0, extra={"eval": {"n": 84}, "bars_problem": ""})
+    ship_chain(run, fake_data / "models" / "met")
+    assert json.loads((fake_data / "models" / "met" / "PROVENANCE.json").read_text())["bars_met"] is True
+
+
 def test_labkit_ship_cli_refuses_a_folder_without_its_record(tmp_path, fake_data, capsys):
     from labkit.cli import main
 
