@@ -20,6 +20,10 @@ has no text). Views are ``(B, F, C, H, W)`` with F = the number of views -- exac
 the ODE that model defines. Sampling is deterministic given the starting noise, with few steps (10 by default):
 low stochasticity helps novel-view PSNR.
 
+**Holding the input view** (joint sampling's default, :func:`generate`): the view at the input's own camera is
+replaced at every step by the input noised to that step's sigma (the replacement method, Ho et al. 2022), so the
+other views attend to the true input while they are denoised -- something no view generated alone can use.
+
 **Independent views** (the baseline): the same network with ``num_frames = 1``: every view denoised alone from
 its own noise seed, with only its own camera as conditioning. Training shows it both ways (a batch is split into
 single views with probability ``single_prob``), so the baseline is a trained per-view generator, not a crippled one.
