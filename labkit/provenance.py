@@ -119,8 +119,6 @@ def ship_chain(src, dest, extra: dict | None = None, below_bars_ok: bool = False
     from .train import ship
 
     src, dest = Path(src), Path(dest)
-    if dest.exists():
-        raise FileExistsError(f"{dest} exists; refusing to overwrite shipped files (choose another name)")
     runs, shipped = run_chain(src)
     last = runs[-1]
     verdict = {}
@@ -157,6 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"labkit ship: {err}", file=sys.stderr)
         return 1
-    runs = read_runs(args.src)
-    print(f"shipped {args.src} -> {out} ({len(run_chain(args.src)[0])} runs; last: {runs[-1]['command']})")
+    runs = json.loads((out / "PROVENANCE.json").read_text())["runs"]
+    print(f"shipped {args.src} -> {out} ({len(runs)} runs; last: {runs[-1]['command']})")
     return 0

@@ -36,20 +36,23 @@ from . import DATA_DIR
 from .models import TEXT_LENGTH, shapes_tokenizer
 from .vae import COURSE_VAES
 
-__all__ = ["NUM_FRAMES", "SIZE", "SIZES", "default_vae", "vae_is_shipped", "cogvideox_scheduler",
+__all__ = ["NUM_FRAMES", "SIZE", "SIZES", "COURSE_VAE_DIR", "default_vae", "vae_is_shipped", "cogvideox_scheduler",
            "new_text_encoder", "vae_spatial_factor", "new_transformer", "components", "build_pipeline", "component_table",
            "check_prompt", "generate", "animate", "text_to_image_to_video", "vae_scale"]
 
 NUM_FRAMES, SIZE = 17, 64  # Shapes-world clips: 17 = 8*2 + 1 frames (see generate), 64x64 pixels
 #: Default model sizes (about 1 M parameters in transformer + text encoder; see the notebook's table).
 SIZES = {"width": 96, "layers": 4, "text_width": 64, "pos_scale": 1.875, "patch_size": 2}
-_VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]
+#: The course VAE's folder: what the tiny pipelines (and ``labkit train t2v`` without ``--vae``) use.
+COURSE_VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]
 
 
 # ------------------------------------------------------------------------------------------------ parts
 def vae_is_shipped() -> bool:
     """True once the course's trained 3D VAE (``labkit.vae.COURSE_VAES['3d']``, notebook 01) exists."""
-    return (_VAE_DIR / "config.json").exists()
+    from .vae import is_shipped
+
+    return is_shipped(COURSE_VAES["3d"])
 
 
 def default_vae(seed: int = 0):
@@ -60,7 +63,7 @@ def default_vae(seed: int = 0):
     """
     from .vae import load_vae, tiny_vae_3d
 
-    return load_vae(_VAE_DIR) if vae_is_shipped() else tiny_vae_3d(seed=seed)
+    return load_vae(COURSE_VAE_DIR) if vae_is_shipped() else tiny_vae_3d(seed=seed)
 
 
 def vae_scale(vae) -> float:

@@ -57,9 +57,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import DATA_DIR, OUTPUTS_DIR
+from . import OUTPUTS_DIR
 from .models import TEXT_LENGTH, shapes_tokenizer
 from .t2v import (
+    COURSE_VAE_DIR,
     NUM_FRAMES,
     SIZE,
     SIZES,
@@ -70,14 +71,12 @@ from .t2v import (
     vae_scale,
     vae_spatial_factor,
 )
-from .vae import COURSE_VAES
 
 __all__ = ["Denoiser", "init_from_t2v", "LatentCache", "build_cache", "tokenize", "v_training_pair", "TrainT2VConfig",
            "train", "as_pipeline", "save_pipeline", "encode_posterior", "twin_caption", "finetune_decoder",
            "LiveLossPlot", "BARS", "bars_problem", "main_t2v", "main_i2v"]
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
-_COURSE_VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]  # the VAE a run without --vae uses
 #: Training-timestep densities of ``TrainT2VConfig.t_sampling`` (see the module docstring).
 T_SAMPLINGS = ("uniform", "logit-normal")
 
@@ -642,7 +641,7 @@ def _main(argv: list[str], kind: str) -> int:
         if "eval" in summary:  # the run's verdict, which `labkit ship` carries into PROVENANCE.json
             record["bars_problem"] = bars_problem(kind, summary["eval"])
         write_run_record(args.out, command, cfg.seed, seconds, append=resumed_here, extra=record,
-                         builds_on=[args.vae or _COURSE_VAE_DIR, args.init_from, args.resume])
+                         builds_on=[args.vae or COURSE_VAE_DIR, args.init_from, args.resume])
     if args.ship:
         from .t2v import vae_is_shipped
 
