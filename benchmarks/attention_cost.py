@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from labkit.attention import measure_attention  # noqa: E402
+from labkit.attention import measure_attention
 
 FRAMES = (8, 16, 32, 64)
 VARIANTS = ("spatial", "temporal", "factorised", "joint")

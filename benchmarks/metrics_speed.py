@@ -13,7 +13,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from labkit.data import ShapesWorld
+from labkit.data.shapes import ShapesWorld
 from labkit.metrics import (
     dynamic_degree,
     flicker,

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from labkit.orbit import KINDS, OrbitObject, render_orbit
+from labkit.data.orbit import KINDS, OrbitObject, render_orbit
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from labkit.widgets.schedules import figure_png_html, schedule_explorer  # noqa: E402
+from labkit.widgets.schedules import figure_png_html, schedule_explorer
 
 BUDGET_MS = 50.0
 

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from labkit.data import ShapesWorld
+from labkit.data.shapes import ShapesWorld
 
 
 def rate(n: int, **kwargs) -> float:

@@ -1,3 +1,6 @@
+from labkit.models import cogvideox as cogvideox_models
+from labkit.models import text
+
 """How fast is the tiny text-to-video model of notebook 04 on this machine?
 
     python benchmarks/t2v_speed.py [--threads 2] [--repeats 3]
@@ -30,8 +33,7 @@ def _interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    from labkit import t2v
-    from labkit import t2v_train as tt
+    from labkit.models import cogvideox as t2v
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
@@ -41,9 +43,9 @@ def main() -> None:
     pipe = t2v.build_pipeline("t2v")
     prompt = "a red circle moving left quickly"
     latents = torch.randn(1, 16, 5, 8, 8)  # (B, C, F', h, w): the VAE's layout
-    model = tt.Denoiser(pipe.text_encoder, pipe.transformer)
+    model = cogvideox_models.Denoiser(pipe.text_encoder, pipe.transformer)
     x, t = torch.randn(16, 5, 16, 8, 8), torch.randint(0, 1000, (16,))
-    ids = tt.tokenize(pipe.tokenizer, [prompt] * 16)
+    ids = text.tokenize(pipe.tokenizer, [prompt] * 16)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def train_step():

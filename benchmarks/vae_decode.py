@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from labkit import DATA_DIR  # noqa: E402
-from labkit.vae import load_vae, tiny_vae_2d, tiny_vae_3d  # noqa: E402
-from labkit.vae_eval import decode_cost_table, text_table  # noqa: E402
+from labkit import DATA_DIR
+from labkit.evaluation.vae import decode_cost_table, text_table
+from labkit.models.vae import load_vae, tiny_vae_2d, tiny_vae_3d
 
 
 def vaes() -> dict:

@@ -29,9 +29,6 @@ The cost model (:func:`attention_cost`) counts the two matmuls of attention, ``Q
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -39,13 +36,21 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as Fn
 from einops import rearrange
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
 
-__all__ = ["VARIANTS", "PATTERNS", "spatial_attention", "temporal_attention", "joint_attention", "attend",
-           "token_mask", "reference_attention", "SpaceTimeAttention", "FactorisedBlock", "AttentionCost",
-           "attention_cost", "cost_table", "PRODUCTION_PRESETS", "measured_flops", "Measurement",
-           "measure_attention", "cost_curves"]
+from labkit.profiling import _peak_bytes
+
+__all__ = ["VARIANTS", "PATTERNS", "attend", "spatial_attention", "temporal_attention", "joint_attention",
+           "token_mask", "reference_attention", "SpaceTimeAttention", "FactorisedBlock",
+           "AttentionCost", "attention_cost", "PRODUCTION_PRESETS", "cost_table", "measured_flops",
+           "Measurement", "measure_attention", "cost_curves"]
+
 
 VARIANTS = ("spatial", "temporal", "joint")
+
+
 #: ``variant -> (pattern in, pattern out)``; ``n`` = heads, ``d`` = head dim.
 PATTERNS = {
     "spatial": ("b f (n d) h w -> (b f) n (h w) d", "(b f) n (h w) d -> b f (n d) h w"),
@@ -260,8 +265,6 @@ def measured_flops(variant: str, num_frames: int, height: int, width: int, heads
                    batch: int = 1, causal: bool = False) -> int:
     """FLOPs of one call counted by ``torch.utils.flop_counter.FlopCounterMode`` (math SDPA backend, whose
     matmuls the counter sees; the CPU flash kernel is not registered with it)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
 
     q, k, v = _inputs(num_frames, height, width, heads, head_dim, batch)
     variants = ("spatial", "temporal") if variant == "factorised" else (variant,)
@@ -277,52 +280,6 @@ class Measurement:
     seconds: float  # median wall time of one call
     peak_bytes: int  # peak of memory allocated during the call, above what was allocated before it
     model: AttentionCost
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Send file descriptor 2 to /dev/null: torch's profiler prints two log lines per use from C++, which would
-    bury a notebook's (and ``labkit run``'s) output under hundreds of lines."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _peak_bytes(fn) -> int:
-    """Peak net allocation during ``fn()``: CUDA allocator stats, or the CPU profiler's memory events."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
-    return peak_allocated_cpu(fn)
-
-
-def peak_allocated_cpu(fn) -> int:
-    """Peak of the bytes that torch's CPU allocator holds for live tensors during ``fn()``, above what was live
-    before: ``torch.profiler`` with ``profile_memory=True`` logs every allocation and free, and the running sum's
-    maximum is the CPU analogue of CUDA's ``max_memory_allocated``. Deterministic for a deterministic ``fn``,
-    unlike resident memory, which also holds glibc's arenas, thread-pool stacks and pages not yet returned."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
-    current = peak = 0
-    for e in events:
-        current += e.nbytes()
-        peak = max(peak, current)
-    return peak
 
 
 def measure_attention(variant: str, num_frames: int, height: int, width: int, heads: int, head_dim: int,
@@ -342,7 +299,6 @@ def measure_attention(variant: str, num_frames: int, height: int, width: int, he
                                      device)
         finally:
             torch.set_num_threads(previous)
-    from torch.nn.attention import SDPBackend, sdpa_kernel
 
     backends = {"auto": None, "math": SDPBackend.MATH, "flash": SDPBackend.FLASH_ATTENTION}
     if backend not in backends:
@@ -374,7 +330,6 @@ def cost_curves(grids: list[tuple[int, int, int]], heads: int = 2, head_dim: int
     """Measure every variant on every ``(F, H, W)`` grid: rows ``{variant, F, H, W, tokens, flops, seconds,
     peak_bytes, modelled_seconds}``. ``modelled_seconds`` = model FLOPs / the throughput (FLOP/s) measured on
     the largest joint run, so modelled and measured curves can share one plot."""
-    from tqdm.auto import tqdm
 
     rows = []
     for variant in tqdm(variants, desc="measure attention", leave=False):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as Fn
+from diffusers.models.attention_processor import Attention
 from einops import rearrange
 from torch.overrides import TorchFunctionMode
 
@@ -53,7 +54,6 @@ def attention_probs(query, key, attn_mask=None, is_causal: bool = False, scale: 
 def attention_modules(model: torch.nn.Module, select: str | None = None) -> list[str]:
     """Names of the diffusers ``Attention`` modules of ``model`` whose name matches the regex ``select``
     (``None``: all; :data:`TEMPORAL_NAMES`: the temporal ones)."""
-    from diffusers.models.attention_processor import Attention
 
     names = [n for n, m in model.named_modules() if isinstance(m, Attention)]
     return [n for n in names if select is None or re.search(select, n)]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import DATA_DIR
+from labkit import DATA_DIR
 
 __all__ = ["CONFIG_DIR", "DTYPE_BYTES", "Component", "ModelSpec", "PRODUCTION", "get_spec", "load_config",
            "build_component", "parameter_counts", "weight_bytes", "latent_geometry", "attention_flops",

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit import DATA_DIR
+
 __all__ = ["video_values", "patch_tokens", "attention_matrix_bytes", "VAE_CLASSES", "VAEGeometry", "vae_geometry",
            "latent_frames", "decoded_frames", "latent_shape", "latent_values", "compression_ratio", "latent_tokens",
            "compression_table", "production_configs"]
@@ -186,6 +188,5 @@ def compression_table(vaes: Mapping, num_frames: int, height: int, width: int,
 
 def production_configs() -> dict[str, dict]:
     """The shipped configs of the production VAEs in ``data/configs/vae/`` (``{file stem: config dict}``)."""
-    from . import DATA_DIR
 
     return {p.stem: json.loads(p.read_text()) for p in sorted((DATA_DIR / "configs" / "vae").glob("*.json"))}

@@ -33,8 +33,7 @@ import torch
 _SECANT_STEPS = 6
 
 __all__ = ["Camera", "intrinsics", "look_at", "orbit_pose", "orbit_cameras", "check_camera", "pixel_rays",
-           "plucker_rays", "reproject", "perspective_warp", "reprojection_demo", "reprojection_error", "novel_view_scores", "orbit_warping_error",
-           "consistency_report"]
+           "plucker_rays", "reproject", "perspective_warp", "reprojection_demo", "reprojection_error"]
 
 
 @dataclass(frozen=True)
@@ -293,26 +292,3 @@ def reprojection_error(views: torch.Tensor, depths: torch.Tensor, cams: Camera) 
         per_pair.append(float(((warped - views[(k + 1) % V]) ** 2).mean(0)[mask].mean()) if mask.any() else 0.0)
     mse = float(np.mean(per_pair))
     return {"mse": mse, "psnr": 10 * math.log10(1 / max(mse, 1e-12)), "per_pair": per_pair}
-
-
-def novel_view_scores(pred: torch.Tensor, target: torch.Tensor, skip: int = 1) -> dict:
-    """PSNR (dB) and SSIM of generated views against ground-truth views (``(V, 3, H, W)`` each), leaving out the
-    first ``skip`` views (the input view is not novel). Computed by :mod:`labkit.metrics.quality` (torchmetrics)."""
-    from .metrics.quality import psnr, ssim
-
-    return {"psnr": psnr(pred[skip:], target[skip:]), "ssim": ssim(pred[skip:], target[skip:])}
-
-
-def orbit_warping_error(views: torch.Tensor) -> float:
-    """Pose-free consistency: the optical-flow warping error along the orbit (:func:`labkit.metrics.temporal.
-    warping_error`, OpenCV Farneback) -- needs no camera or depth, so it also applies to real generated orbits."""
-    from .metrics.temporal import warping_error
-
-    return warping_error(views)
-
-
-def consistency_report(pred: torch.Tensor, gt_views: torch.Tensor, gt_depths: torch.Tensor, cams: Camera) -> dict:
-    """All three consistency scores of one generated orbit against the ground truth of its object."""
-    return {"reprojection_mse": reprojection_error(pred, gt_depths, cams)["mse"],
-            **{f"novel_{k}": v for k, v in novel_view_scores(pred, gt_views).items()},
-            "warping_error": orbit_warping_error(pred)}

@@ -18,10 +18,13 @@ pass ``frame_dim`` for another layout (diffusers' AnimateDiff latents ``(B, C, F
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
+
+from labkit.video import from_pipeline_output
 
 __all__ = [
     "NOISE_KINDS", "FILTERS", "correlated_noise", "correlation_theory", "frame_covariance",
@@ -299,7 +302,6 @@ def steps_vs_quality(generate: Callable[[str, int, int], torch.Tensor], samplers
     """The steps-vs-quality sweep: ``generate(sampler, num_steps, seed) -> video`` for every combination,
     measured with ``metrics`` (e.g. prompt adherence and flicker). One row per (sampler, steps) with the mean
     and standard error over seeds, plus the seconds per video."""
-    import time
 
     seeds = list(seeds)
     if not seeds or not metrics:
@@ -334,7 +336,6 @@ def cogvideox_video(pipe, latents: torch.Tensor, num_inference_steps: int, num_f
     axis -4, so :func:`correlated_noise` fits directly). ``output="video"`` returns the clip ``(F, C, H, W)`` in
     [0, 1]; ``"latent"`` the final latents (what :func:`freeinit_sample` iterates on). ``pipe_kwargs`` go to
     the pipeline (``prompt`` or ``prompt_embeds``, ``guidance_scale`` ...)."""
-    from .video import from_pipeline_output
 
     want = cogvideox_latent_shape(pipe, num_frames, height, width)
     if tuple(latents.shape) != want:
@@ -352,7 +353,6 @@ def cogvideox_video(pipe, latents: torch.Tensor, num_inference_steps: int, num_f
 def cogvideox_decode(pipe, latents: torch.Tensor) -> torch.Tensor:
     """Decode ``CogVideoXPipeline`` latents ``(1, F_latent, C, h, w)`` into a clip ``(F, C, H, W)`` in [0, 1]
     (the pipeline's own ``decode_latents`` and ``postprocess_video``)."""
-    from .video import from_pipeline_output
 
     with torch.no_grad():
         frames = pipe.video_processor.postprocess_video(pipe.decode_latents(latents), output_type="pt")

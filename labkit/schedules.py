@@ -28,8 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import diffusers
 import numpy as np
 import torch
+
+from labkit.video import check_video
 
 __all__ = [
     "SCHEDULES", "beta_schedule", "alphas_cumprod", "snr", "log_snr", "rescale_zero_terminal_snr",
@@ -329,7 +332,6 @@ def coarse_psnr(video: torch.Tensor, sigma: float, grid=(4, 8, 8), generator: to
     ``pool(x_sigma) / (1 - sigma)`` (area average onto ``grid``); a larger or longer clip averages more noisy
     pixels per coarse cell, so the same ``sigma`` destroys less: the reason for :func:`resolution_shift`.
     """
-    from .video import check_video
 
     video = check_video(video, allow_batch=False)
     if not 0 <= sigma < 1:
@@ -467,7 +469,6 @@ class ScheduleSpec:
 def _scheduler_class(sampler: str):
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
-    import diffusers
 
     return getattr(diffusers, SAMPLERS[sampler])
 

@@ -23,8 +23,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import imageio.v2 as imageio
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from PIL import Image
 
 __all__ = [
     "check_video",
@@ -108,7 +111,6 @@ def from_uint8(frames: np.ndarray) -> torch.Tensor:
 
 def to_pil(video) -> list:
     """Clip ``(F, C, H, W)`` -> list of ``F`` RGB ``PIL.Image``."""
-    from PIL import Image
 
     return [Image.fromarray(frame) for frame in to_uint8(video)]
 
@@ -188,7 +190,6 @@ def save_video(video, path, fps: float = 8.0) -> Path:
 
 
 def _write_frames(frames: np.ndarray, filename: str, suffix: str, fps: float) -> None:
-    import imageio.v2 as imageio
 
     if suffix == ".mp4":
         if not ffmpeg_available():
@@ -261,7 +262,6 @@ def _frame_indices(num_frames: int, num: int | None) -> list[int]:
 
 def filmstrip(video, num: int | None = 8, ax_row=None, title: str | None = None, scale: float = 1.2):
     """Plot frames of a clip in a row with matplotlib; returns the figure (or ``None`` when drawing on ``ax_row``)."""
-    import matplotlib.pyplot as plt
 
     frames = to_uint8(video)
     idx = _frame_indices(len(frames), num)
@@ -283,7 +283,6 @@ def filmstrip(video, num: int | None = 8, ax_row=None, title: str | None = None,
 
 def compare_filmstrips(videos: Sequence, titles: Sequence[str], num: int | None = 8, scale: float = 1.2):
     """One filmstrip row per clip, aligned by frame, for side-by-side comparison; returns the figure."""
-    import matplotlib.pyplot as plt
 
     if len(titles) != len(videos):
         raise ValueError(f"expected one title per video, got {len(titles)} titles for {len(videos)} videos")

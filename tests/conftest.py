@@ -55,7 +55,7 @@ socket.socket.connect_ex = _guarded_connect_ex
 
 @pytest.fixture
 def clip():
-    from labkit.data import make_clip
+    from labkit.data.shapes import make_clip
 
     return make_clip("a red circle moving right", seed=1)
 
@@ -74,6 +74,6 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def tiny_vae():
     """A randomly initialised tiny causal 3D VAE (4 latent channels), the stand-in for pipeline tests."""
-    from labkit.vae import tiny_vae_3d
+    from labkit.models.vae import tiny_vae_3d
 
     return tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))

@@ -72,7 +72,7 @@ def test_cogvideox_real_config_shapes_on_meta_device():
 
 @pytest.mark.parametrize("num_frames", [1, 5, 9, 13, 17])
 def test_tiny_3d_vae_matches_arithmetic(num_frames):
-    from labkit.vae import tiny_vae_3d
+    from labkit.models.vae import tiny_vae_3d
 
     vae = tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))
     with torch.no_grad():
@@ -85,7 +85,7 @@ def test_tiny_3d_vae_matches_arithmetic(num_frames):
 
 
 def test_tiny_2d_vae_matches_arithmetic():
-    from labkit.vae import tiny_vae_2d
+    from labkit.models.vae import tiny_vae_2d
 
     vae = tiny_vae_2d(latent_channels=3, block_out_channels=(8, 8, 8, 8))
     with torch.no_grad():

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import data
+from labkit.data import splits as splits_data
 
 
 def _centroid(frame: torch.Tensor, rgb) -> tuple[float, float]:
@@ -99,7 +100,7 @@ def test_bad_sizes_raise():
 
 
 def test_splits_are_disjoint_and_hold_out_combos():
-    seeds = {s: {data.clip_seed(s, i) for i in range(200)} for s in ("train", "val", "test")}
+    seeds = {s: {splits_data.clip_seed(s, i) for i in range(200)} for s in ("train", "val", "test")}
     assert not (seeds["train"] & seeds["val"]) and not (seeds["train"] & seeds["test"])
     train = data.ShapesWorld("train", length=600, speeds=False)
     seen = {tuple(train.caption(i).split()[1:3] + [train.caption(i).split()[4]]) for i in range(600)}
@@ -114,7 +115,7 @@ def test_splits_are_disjoint_and_hold_out_combos():
 def test_dataset_items_and_collate():
     ds = data.ShapesWorld("val", length=4, num_frames=9, size=32)
     video, caption, truth = ds[1]
-    assert video.shape == (9, 3, 32, 32) and caption == ds.caption(1) and truth.seed == data.clip_seed("val", 1)
+    assert video.shape == (9, 3, 32, 32) and caption == ds.caption(1) and truth.seed == splits_data.clip_seed("val", 1)
     assert torch.equal(ds[-1].video, ds[3].video)
     with pytest.raises(IndexError):
         ds[4]

@@ -1,3 +1,5 @@
+from labkit import profiling as profiling_labkit
+from labkit.metrics import temporal as temporal_metrics
 """load_pipeline offline, memory plans and run-and-measure (labkit.inference)."""
 
 import subprocess
@@ -105,7 +107,7 @@ def test_peak_allocated_sees_exactly_the_live_tensors():
 
 
 def test_peak_rss_sees_an_allocation():
-    with inference.PeakRSS() as rss:
+    with profiling_labkit.PeakRSS() as rss:
         x = torch.ones(64 * 2**20 // 4)  # 64 MiB
         time.sleep(0.05)
         del x
@@ -144,19 +146,19 @@ def test_planner_within_25_percent_of_measured_cpu_peak(spec, plans, frames):
 def test_flow_motion_is_proportional_to_true_shapes_world_speed():
     import numpy as np
 
-    from labkit.data import make_clip
+    from labkit.data.shapes import make_clip
 
     ratios, flows = [], []
     for caption in ("a red circle moving right slowly", "a blue square moving up",
                     "a red circle moving right quickly"):
         video, _, truth = make_clip(caption, seed=0, num_frames=9, size=64)
         speed = np.linalg.norm(np.diff(truth.objects[0].positions, axis=0), axis=1).mean()
-        flows.append(inference.mean_flow_magnitude(video))
+        flows.append(temporal_metrics.mean_flow_magnitude(video))
         ratios.append(flows[-1] / speed)
     assert flows == sorted(flows) and flows[0] > 0
     assert max(ratios) / min(ratios) < 1.3  # a pixel-averaged flow: proportional to speed, same object size
     with pytest.raises(ValueError, match="at least 2 frames"):
-        inference.mean_flow_magnitude(video[:1])
+        temporal_metrics.mean_flow_magnitude(video[:1])
 
 
 def test_real_size_random_assembles_the_production_pipelines_on_meta():

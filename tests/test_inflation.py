@@ -1,10 +1,14 @@
+from labkit import inflation as inflation_labkit
+from labkit.evaluation import animatediff as animatediff_evaluation
+from labkit.training import animatediff as animatediff_training
+
 """Tests for labkit.inflation: tokenizer, zero-init identity, frozen spatial weights, causal temporal attention,
 sampling and the consistency measures. Models are tiny and randomly initialised (the shipped ones are not needed)."""
 
 import pytest
 import torch
 
-from labkit import inflation as I
+from labkit.models import animatediff as I
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,7 +29,7 @@ def _perturbed_adapter(seed=3):
 
 
 def _video(image, adapter):
-    return I.VideoDenoiser(I.inflate(image.unet, adapter), image.text).eval()
+    return I.VideoDenoiser(inflation_labkit.inflate(image.unet, adapter), image.text).eval()
 
 
 def _inputs(batch=1, frames=5, seed=0):
@@ -54,13 +58,13 @@ def test_zero_initialised_motion_modules_leave_the_image_model_unchanged(image):
 
 
 def test_only_motion_modules_train(image):
-    video = I.VideoDenoiser(I.inflate(image.unet, I.new_motion_adapter()), image.text.requires_grad_(False))
+    video = I.VideoDenoiser(inflation_labkit.inflate(image.unet, I.new_motion_adapter()), image.text.requires_grad_(False))
     trainable = {n for n, p in video.named_parameters() if p.requires_grad}
     assert trainable and all("motion_modules" in n for n in trainable)
     before = {n: p.detach().clone() for n, p in video.named_parameters()}
     opt = torch.optim.SGD([p for p in video.parameters() if p.requires_grad], lr=1.0)
     x, t, ids = _inputs(frames=2)
-    I.v_loss(video, x.clamp(-1, 1), ids, torch.Generator().manual_seed(0)).backward()
+    animatediff_training.v_loss(video, x.clamp(-1, 1), ids, torch.Generator().manual_seed(0)).backward()
     opt.step()
     changed = {n for n, p in video.named_parameters() if not torch.equal(p, before[n])}
     assert changed and changed <= trainable
@@ -75,10 +79,10 @@ def test_causal_temporal_attention_blocks_the_future(image):
     x2 = x.clone()
     x2[:, 4:] = torch.randn(7, 2, x.shape[-1], generator=g)
     with torch.no_grad():
-        I.set_temporal_attention(video.unet, causal=True)
-        assert isinstance(attn.processor, I.CausalTemporalAttnProcessor)
+        inflation_labkit.set_temporal_attention(video.unet, causal=True)
+        assert isinstance(attn.processor, inflation_labkit.CausalTemporalAttnProcessor)
         a, b = attn(x), attn(x2)
-        I.set_temporal_attention(video.unet, causal=False)
+        inflation_labkit.set_temporal_attention(video.unet, causal=False)
         c, d = attn(x), attn(x2)
     assert torch.equal(a[:, :4], b[:, :4])  # causal: earlier frames do not see the change
     assert (c[:, :4] - d[:, :4]).abs().max() > 1e-3  # bidirectional (diffusers' processor): they do
@@ -99,7 +103,7 @@ def test_streaming_needs_causal_and_returns_frames(image):
     video = _video(image, _perturbed_adapter())
     with pytest.raises(ValueError, match="causal"):
         I.sample_streaming(video, "a red circle moving left", num_frames=3, steps=2)
-    I.set_temporal_attention(video.unet, True)
+    inflation_labkit.set_temporal_attention(video.unet, True)
     out = I.sample_streaming(video, "a red circle moving left", num_frames=3, steps=2, window=2)
     assert out.shape == (3, 3, I.SIZE, I.SIZE)
     again = I.sample_streaming(video, "a red circle moving left", num_frames=3, steps=2, window=2)
@@ -109,19 +113,19 @@ def test_streaming_needs_causal_and_returns_frames(image):
 def test_clip_measures_tell_a_coherent_clip_from_a_shuffled_one():
     clip = I.render_clip("a yellow square moving right", seed=5, num_frames=8)
     assert clip.shape == (8, 3, I.SIZE, I.SIZE)
-    coherent = I.clip_measures(clip)
+    coherent = animatediff_evaluation.clip_measures(clip)
     assert coherent["position_jitter"] < 0.3 and coherent["colour_drift"] < 0.05 and coherent["area_change"] < 0.1
-    shuffled = I.clip_measures(clip[torch.tensor([0, 5, 2, 7, 1, 6, 3, 4])])
+    shuffled = animatediff_evaluation.clip_measures(clip[torch.tensor([0, 5, 2, 7, 1, 6, 3, 4])])
     assert shuffled["position_jitter"] > 3 * max(coherent["position_jitter"], 0.1)
     assert shuffled["warping_error"] > coherent["warping_error"]
-    err = I.per_frame_error(clip, "a yellow square moving right")
+    err = animatediff_evaluation.per_frame_error(clip, "a yellow square moving right")
     assert err["colour_error"].shape == (8,) and (err["colour_error"] < 0.1).all()
     assert (err["relative_area"] - 1).abs().mean() < 0.15  # the square keeps its size (up to pixel rounding)
 
 
 def test_trainer_writes_safetensors(tmp_path):
     out = tmp_path / "image"
-    assert I.train_image_unet_main(["--steps", "2", "--batch", "2", "--out", str(out), "--threads", "1"]) == 0
+    assert animatediff_training.train_image_unet_main(["--steps", "2", "--batch", "2", "--out", str(out), "--threads", "1"]) == 0
     assert (out / "unet" / "diffusion_pytorch_model.safetensors").exists()
     assert (out / "text_encoder" / "diffusion_pytorch_model.safetensors").exists()
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))
@@ -130,6 +134,6 @@ def test_trainer_writes_safetensors(tmp_path):
     assert torch.isfinite(model(x[:, 0], t, ids)).all()
     adapter_out = tmp_path / "adapter"
     argv = ["--steps", "1", "--batch", "1", "--image", str(out), "--out", str(adapter_out), "--threads", "1"]
-    assert I.train_motion_adapter_main(argv) == 0
+    assert animatediff_training.train_motion_adapter_main(argv) == 0
     video = I.load_video_model(adapter_out, out)
     assert video(x[:, :3], t, ids).shape == (1, 3, 3, I.SIZE, I.SIZE)

@@ -9,7 +9,7 @@ import scipy.linalg
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from labkit.data import ShapesWorld, compose_caption, make_clip
+from labkit.data.shapes import ShapesWorld, compose_caption, make_clip
 from labkit.metrics import (
     CORRUPTIONS,
     FewSamplesWarning,

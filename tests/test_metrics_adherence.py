@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.data import ALL_COMBOS, COLORS, SHAPES, ShapesWorld, compose_caption, make_clip
+from labkit.data.shapes import ALL_COMBOS, COLORS, SHAPES, ShapesWorld, compose_caption, make_clip
 from labkit.metrics import ATTRIBUTES, adherence_report, corrupt, prompt_adherence
 
 torch.set_num_threads(2)
@@ -97,7 +97,7 @@ def test_triangles_are_still_triangles_after_a_slight_blur():
     triangles by their centroid sitting below the bounding-box centre, which survives the blur."""
     import cv2
 
-    from labkit.data import make_clip
+    from labkit.data.shapes import make_clip
     from labkit.metrics import prompt_adherence
 
     def blur(video, sigma):

@@ -6,11 +6,11 @@ import warnings
 import pytest
 import torch
 
-from labkit.data import ShapesWorld
+from labkit.data.shapes import ShapesWorld
 from labkit.metrics import FewSamplesWarning, corrupt, frechet_distance, gaussian_stats
 from labkit.metrics.fvd import fvd, prepare_videos, sample_frames
-from labkit.metrics.i3d import I3DFeatures, InceptionI3d, load_i3d
-from labkit.metrics.swnet import DEFAULT_PATH
+from labkit.models.i3d import I3DFeatures, InceptionI3d, load_i3d
+from labkit.models.swnet import DEFAULT_PATH
 
 torch.set_num_threads(1)  # on a busy shared 2-core machine one thread was ~3x faster (measured)
 
@@ -76,7 +76,8 @@ shipped = pytest.mark.skipif(not (DEFAULT_PATH / "model.safetensors").exists(), 
 def test_fvd_sw_grows_with_blur_and_frame_shuffling():
     # what SW-Net is trained on -- shapes (edges) and motion -- is what FVD-SW notices. It is nearly blind to
     # additive noise (its 4x4 patch embedding averages noise out): see the content-bias section of notebook 07.
-    from labkit.metrics.fvd import SWNetFeatures, fvd_from_stats, load_reference_stats
+    from labkit.metrics.fvd import fvd_from_stats, load_reference_stats
+    from labkit.models.swnet import SWNetFeatures
 
     feats, ref = SWNetFeatures(), load_reference_stats()
     fake = clips(48, seed=5)
@@ -89,7 +90,8 @@ def test_fvd_sw_grows_with_blur_and_frame_shuffling():
 
 @shipped
 def test_fvd_sw_against_shipped_reference_stats():
-    from labkit.metrics.fvd import fvd_sw, load_reference_stats
+    from labkit.evaluation.swnet import fvd_sw
+    from labkit.metrics.fvd import load_reference_stats
 
     ref = load_reference_stats()
     assert ref.meta["split"] == "test" and ref.meta["num_videos"] >= 512 and ref.sigma.shape == (128, 128)

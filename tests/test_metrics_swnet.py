@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from labkit.data import ShapesWorld, make_clip
-from labkit.manifest import read_manifest, sha256_file
-from labkit.metrics.swnet import DEFAULT_PATH, HEADS, SWNet, labels_of, load_swnet, save_swnet
+from labkit.data.shapes import ShapesWorld, make_clip
+from labkit.models.swnet import DEFAULT_PATH, HEADS, SWNet, labels_of, load_swnet, save_swnet
+from labkit.shipping.manifest import read_manifest, sha256_file
 
 torch.set_num_threads(2)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.metrics.evaluation import METRICS, clip_metrics, sensitivity_table, sharpness
+from labkit.metrics.bias import METRICS, clip_metrics, sensitivity_table, sharpness
 from labkit.widgets.metrics import corruption_lab, corruption_metrics
 
 torch.set_num_threads(2)

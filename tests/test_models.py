@@ -1,9 +1,12 @@
+from labkit.models import text
+
 """Tiny pipelines from real diffusers/transformers classes (labkit.models)."""
 
 import pytest
 import torch
 
 from labkit import models
+from labkit.models import tiny
 
 
 def _params(module):
@@ -11,7 +14,7 @@ def _params(module):
 
 
 def test_tokenizer_pads_truncates_and_knows_the_vocabulary():
-    tok = models.shapes_tokenizer(max_length=8)
+    tok = text.shapes_tokenizer(max_length=8)
     ids = tok("a red circle moving left", padding="max_length", max_length=8, truncation=True)["input_ids"]
     assert len(ids) == 8 and ids[5] == tok.eos_token_id and ids[6:] == [tok.pad_token_id] * 2
     assert tok.unk_token_id not in ids[:5]
@@ -19,7 +22,7 @@ def test_tokenizer_pads_truncates_and_knows_the_vocabulary():
 
 
 def test_cogvideox_components_are_seeded_per_component():
-    a, b, c = (models.tiny_cogvideox_components(seed) for seed in (0, 0, 1))
+    a, b, c = (tiny.tiny_cogvideox_components(seed) for seed in (0, 0, 1))
     for name in ("transformer", "vae", "text_encoder"):
         assert torch.equal(_params(a[name]), _params(b[name])), name
         assert not torch.equal(_params(a[name]), _params(c[name])), name
@@ -28,7 +31,7 @@ def test_cogvideox_components_are_seeded_per_component():
 
 
 def test_svd_components_derive_their_sizes():
-    comps = models.tiny_svd_components(0)
+    comps = tiny.tiny_svd_components(0)
     unet = comps["unet"].config
     assert unet.in_channels == 2 * comps["vae"].config.latent_channels
     assert unet.projection_class_embeddings_input_dim == 3 * unet.addition_time_embed_dim
@@ -36,7 +39,7 @@ def test_svd_components_derive_their_sizes():
 
 
 def test_tiny_cogvideox_runs_and_matches_the_diffusers_output_convention():
-    pipe = models.tiny_cogvideox_pipeline(0)
+    pipe = tiny.tiny_cogvideox_pipeline(0)
     assert "random weights" in pipe.labkit_note
     out = pipe("a red circle moving left", num_frames=9, height=32, width=32, num_inference_steps=2,
                generator=torch.Generator().manual_seed(0), output_type="pt", max_sequence_length=16).frames
@@ -55,7 +58,7 @@ def test_shipped_registry_points_into_data():
 def test_ship_checked_ships_only_at_the_bars_or_when_told_and_records_the_verdict(tmp_path, capsys):
     import json
 
-    from labkit.train import ship_checked
+    from labkit.shipping.ship import ship_checked
 
     run = tmp_path / "run"
     (run / "training_state").mkdir(parents=True)

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from labkit.data.orbit import KINDS, OrbitObject, render_orbit
+from labkit.metrics.multiview import novel_view_scores
 from labkit.multiview import (
     Camera,
     check_camera,
     intrinsics,
     look_at,
-    novel_view_scores,
     orbit_cameras,
     orbit_pose,
     pixel_rays,
@@ -21,7 +22,6 @@ from labkit.multiview import (
     reproject,
     reprojection_error,
 )
-from labkit.orbit import KINDS, OrbitObject, render_orbit
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +157,8 @@ def test_reprojection_widget_headless(orbits):
 
 
 def test_perspective_warp_baseline(orbits):
+    from labkit.data.orbit import BACKGROUND
     from labkit.multiview import perspective_warp
-    from labkit.orbit import BACKGROUND
 
     o = orbits[2]
     warped = perspective_warp(o.views[0], o.cameras[0], o.cameras, BACKGROUND)

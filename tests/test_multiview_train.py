@@ -6,26 +6,22 @@ import torch
 from einops import rearrange
 
 from labkit import DATA_DIR
-from labkit.multiview import orbit_cameras
-from labkit.multiview_train import (
-    BARS,
-    NOT_HELD,
+from labkit.evaluation.orbit import BARS, NOT_HELD, bars_problem, paired_difference
+from labkit.models.orbit_unet import (
     PATCH,
     OrbitConfig,
     _sample,
-    bars_problem,
     conditioning,
-    flow_loss,
     flow_pair,
     generate,
     input_camera_views,
     load_generator,
     new_scheduler,
     new_unet,
-    orbit_batch,
-    paired_difference,
     save_generator,
 )
+from labkit.multiview import orbit_cameras
+from labkit.training.orbit import flow_loss, orbit_batch
 
 TINY = OrbitConfig(batch=1, num_views=3, size=16)
 
@@ -107,7 +103,7 @@ def test_joint_generation_holds_the_input_view_on_its_forward_path(unet, monkeyp
     """hold_input: the view whose camera is the input's is, at every sampler step, the input noised to that
     step's sigma with the view's own starting noise, and ends as the input; the other views, which attend to it,
     change; nothing changes when no camera is the input's or the views are independent."""
-    import labkit.multiview_train as mt
+    from labkit.models import orbit_unet as mt
 
     cams = orbit_cameras([0.0, 120.0, 240.0], 20.0, 16)
     assert input_camera_views(cams, 20.0, 16).tolist() == [True, False, False]
@@ -165,7 +161,7 @@ def test_paired_difference_counts_objects_and_direction():
 
 
 def test_generator_widget_headless(unet):
-    from labkit.orbit import OrbitObject
+    from labkit.data.orbit import OrbitObject
     from labkit.widgets.multiview import generator_panel
 
     panel = generator_panel(unet, OrbitObject("cube", 0.9, 10.0, 0.2, 0.8, 0.9), note="random weights", steps=1,
@@ -197,7 +193,7 @@ def test_shipped_generator_files_and_provenance():
 
 @pytest.fixture(scope="module")
 def shipped_report():
-    from labkit.multiview_train import evaluate
+    from labkit.evaluation.orbit import evaluate
 
     unet, cfg = load_generator(SHIPPED)
     return evaluate(unet, cfg, num=16, steps=10, progress=False)  # the shipping run's objects and steps (~50 s)

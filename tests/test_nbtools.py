@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from labkit import nbtools
+from labkit.course import nbtools
 
 
 def _notebook(source: str, extra_cells=()):

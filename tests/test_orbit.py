@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from labkit.data import OrbitWorld, render_orbit
+from labkit.data.orbit import BACKGROUND, KINDS, OrbitObject, object_seed, render_views
 from labkit.multiview import orbit_cameras, pixel_rays
-from labkit.orbit import BACKGROUND, KINDS, OrbitObject, object_seed, render_views
 
 
 def test_dataset_is_deterministic_and_splits_differ():

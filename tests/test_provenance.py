@@ -5,8 +5,10 @@ import json
 import pytest
 
 import labkit
-from labkit import manifest, provenance
-from labkit.provenance import RUN_RECORD, read_runs, run_chain, ship_chain, write_run_record
+from labkit.shipping import manifest
+from labkit.shipping import records as provenance
+from labkit.shipping.records import RUN_RECORD, read_runs, run_chain, write_run_record
+from labkit.shipping.ship import ship_chain
 
 
 def _run(folder, command, seed=0, seconds=1.0, builds_on=(), append=False):
@@ -98,7 +100,7 @@ def test_ship_chain_carries_the_last_runs_verdict_and_refuses_a_run_below_the_ba
 
 
 def test_labkit_ship_cli_refuses_a_folder_without_its_record(tmp_path, fake_data, capsys):
-    from labkit.cli import main
+    from labkit.course.cli import main
 
     (tmp_path / "plain").mkdir()
     assert main(["ship", str(tmp_path / "plain"), str(fake_data / "models" / "x")]) == 1
@@ -110,7 +112,7 @@ def test_labkit_ship_cli_refuses_a_folder_without_its_record(tmp_path, fake_data
 
 
 def test_labkit_train_vae_runs_record_a_chain_that_ships_with_both_commands(tmp_path, fake_data):
-    from labkit.vae_train import main
+    from labkit.training.vae import main
 
     first, second = tmp_path / "v1", tmp_path / "v2"
     tiny = ["--kind", "2d", "--steps", "1", "--full-steps", "0", "--batch", "1", "--val-every", "1000"]

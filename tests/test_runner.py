@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from labkit import cli, runner
+from labkit.course import cli, runner
 
 
 def _write_notebook(path, body: str, params: str = "SMOKE: bool = False  # tiny\nSTEPS: int = 3  # steps"):

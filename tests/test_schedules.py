@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import schedules as S
-from labkit.data import make_clip
+from labkit.data.shapes import make_clip
 
 TOL = 1e-6
 NAMES = ["linear", "scaled_linear", "squaredcos_cap_v2"]

@@ -1,3 +1,7 @@
+from labkit.data import knob as knob_data
+from labkit.evaluation import svd as svd_evaluation
+from labkit.models import svd as svd_models
+
 """Tests of labkit.svd_train: the knob world, the objective against diffusers' own sampler, and the shipped model."""
 
 
@@ -5,34 +9,34 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import svd_train as st
+from labkit.training import svd as st
 
 
 def test_knob_world_moves_as_the_knobs_say():
-    from labkit.inference import mean_flow_magnitude
+    from labkit.metrics.temporal import mean_flow_magnitude
 
-    static = st.knob_clip(3, 0, 6)
+    static = knob_data.knob_clip(3, 0, 6)
     assert torch.equal(static[0], static[-1])  # bucket 0: nothing moves
-    fast = st.knob_clip(3, 255, 4)
+    fast = knob_data.knob_clip(3, 255, 4)
     assert fast.shape == (st.NUM_FRAMES, 3, st.SIZE, st.SIZE) and 0 <= fast.min() and fast.max() <= 1
     # the object's centre of mass moves right by expected_motion per frame (measured on the rendered pixels)
     bg = fast[0, :, 0, 0].view(1, 3, 1, 1)
     mass = (fast - bg).abs().sum(1)  # (F, H, W)
     xs = (mass * torch.arange(st.SIZE)).sum((1, 2)) / mass.sum((1, 2))
-    np.testing.assert_allclose(np.diff(xs.numpy()), st.expected_motion(255, 4), atol=0.05)
-    flows = [mean_flow_magnitude(st.knob_clip(3, b, 6)) for b in (0, 85, 170, 255)]
-    assert st.is_monotone(flows), flows
+    np.testing.assert_allclose(np.diff(xs.numpy()), knob_data.expected_motion(255, 4), atol=0.05)
+    flows = [mean_flow_magnitude(knob_data.knob_clip(3, b, 6)) for b in (0, 85, 170, 255)]
+    assert svd_evaluation.is_monotone(flows), flows
 
 
 def test_knob_validation():
     with pytest.raises(ValueError, match="motion_bucket_id"):
-        st.expected_motion(300, 6)
+        knob_data.expected_motion(300, 6)
     with pytest.raises(ValueError, match="does not fit"):
-        st.knob_clip(0, 255, 1)
+        knob_data.knob_clip(0, 255, 1)
 
 
 def _scheduler(steps):
-    from labkit.models import tiny_svd_components
+    from labkit.models.tiny import tiny_svd_components
 
     sched = tiny_svd_components()["scheduler"]
     sched.set_timesteps(steps)
@@ -61,7 +65,7 @@ def test_training_target_is_what_the_scheduler_step_needs():
 
 def test_a_perfect_denoiser_recovers_the_data_through_the_pipeline_loop():
     """An oracle UNet that knows x0 and answers with the training target: the pipeline's own __call__ returns x0."""
-    pipe = st.build_pipeline(0)
+    pipe = svd_models.build_pipeline(0)
     g = torch.Generator().manual_seed(1)
     x0 = torch.randn(1, 8, 4, 8, 8, generator=g)
 
@@ -83,7 +87,7 @@ def test_a_perfect_denoiser_recovers_the_data_through_the_pipeline_loop():
 def test_unet_hears_the_micro_conditions():
     """The UNet's output must depend on motion_bucket_id and on the timestep. (A 32-channel SVD UNet fails this:
     GroupNorm(32) over 32 channels erases the per-channel time-embedding shift -- checked below.)"""
-    from labkit.models import tiny_svd_components
+    from labkit.models.tiny import tiny_svd_components
 
     g = torch.Generator().manual_seed(0)
     x, e = torch.randn(1, 4, 8, 16, 16, generator=g), torch.randn(1, 1, 32, generator=g)
@@ -95,12 +99,12 @@ def test_unet_hears_the_micro_conditions():
             time = unet(x, -1.0, e, torch.tensor([[5.0, 0.0, 0.02]])).sample
         return float((base - knob).abs().max()), float((base - time).abs().max())
 
-    assert min(sensitivity(st.build_pipeline(0).unet)) > 1e-3
+    assert min(sensitivity(svd_models.build_pipeline(0).unet)) > 1e-3
     assert max(sensitivity(tiny_svd_components(0, unet_channels=(32, 32))["unet"])) < 1e-4
 
 
 def test_conditions_are_built_like_the_pipeline():
-    pipe = st.build_pipeline(0)
+    pipe = svd_models.build_pipeline(0)
     clips, buckets, fps, aug = st._batch(np.random.default_rng(0), 2)
     aug[:] = 0.0
     x0, image_latents, embeds, time_ids = st._conditions(pipe, clips, buckets, fps, aug,
@@ -124,7 +128,7 @@ def test_conditions_are_built_like_the_pipeline():
 @pytest.mark.slow  # two 2+2-step trainings: ~15 s idle, up to ~100 s on the loaded 2-core machine
 def test_training_is_deterministic_for_a_seed():
     def run():
-        pipe = st.build_pipeline(0)
+        pipe = svd_models.build_pipeline(0)
         st.train_vae_stage(pipe.vae, steps=2, batch=1, seed=3, progress=False)
         st.train_unet_stage(pipe, steps=2, batch=2, seed=3, progress=False)
         return pipe
@@ -141,7 +145,7 @@ def test_stop_at_gives_the_checkpoint_of_the_longer_schedule(tmp_path):
     from diffusers import UNetSpatioTemporalConditionModel
 
     def run(**kw):
-        pipe = st.build_pipeline(0)
+        pipe = svd_models.build_pipeline(0)
         st.train_vae_stage(pipe.vae, steps=1, batch=1, seed=3, progress=False)
         st.train_unet_stage(pipe, steps=4, batch=1, seed=3, progress=False, checkpoint_every=2, **kw)
         return pipe
@@ -180,7 +184,7 @@ def test_shipped_tiny_svd_motion_increases_with_motion_bucket_id():
     from diffusers import StableVideoDiffusionPipeline
 
     assert isinstance(pipe, StableVideoDiffusionPipeline)
-    rows = st.motion_vs_bucket(pipe, buckets=(0, 64, 127, 191, 255), fps=6, images=st.held_out_images(4))
+    rows = svd_evaluation.motion_vs_bucket(pipe, buckets=(0, 64, 127, 191, 255), fps=6, images=svd_evaluation.held_out_images(4))
     motion = [r["motion (px/frame)"] for r in rows]
-    assert st.is_monotone(motion), motion
+    assert svd_evaluation.is_monotone(motion), motion
     assert motion[-1] > 2 * motion[0] + 0.1, motion  # a clear effect, not a drift within noise

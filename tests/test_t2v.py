@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from labkit import models, t2v
+from labkit import models
+from labkit.models import cogvideox as t2v
 
 SIZES = {"width": 32, "layers": 1, "text_width": 32}
 
@@ -82,7 +83,7 @@ def test_save_and_load_with_diffusion_pipeline_offline(pipe, i2v_pipe, tmp_path)
 
 
 def test_image_to_video_and_two_stage_text_to_image_to_video(pipe, i2v_pipe):
-    from labkit.data import make_clip
+    from labkit.data.shapes import make_clip
 
     frame = make_clip("a red circle moving left", seed=5).video[0]
     a = t2v.animate(i2v_pipe, frame, "a red circle moving left", seed=2, steps=2)

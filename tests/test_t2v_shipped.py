@@ -1,3 +1,5 @@
+from labkit.evaluation import t2v as t2v_evaluation
+
 """The shipped tiny text-to-video and image-to-video pipelines (data/models/tiny-t2v, tiny-i2v), once shipped.
 
 Each shipping run evaluated all 84 held-out colour x shape x direction combinations and wrote the result to
@@ -9,8 +11,7 @@ import pytest
 import torch
 
 from labkit import DATA_DIR, models
-from labkit import t2v_eval as te
-from labkit import t2v_train as tt
+from labkit.evaluation import t2v as te
 
 T2V, I2V = DATA_DIR / "models" / "tiny-t2v", DATA_DIR / "models" / "tiny-i2v"
 t2v_shipped = pytest.mark.skipif(not models.is_shipped("tiny-t2v"), reason="data/models/tiny-t2v is not shipped")
@@ -30,7 +31,7 @@ def test_shipped_files_size_and_provenance(kind):
     prov = models.provenance(f"tiny-{kind}")
     assert prov["command"].startswith(f"labkit train {kind}") and prov["seed"] == 0 and prov["eval"]["n"] == 84
     # the shipping run's verdict on its own evaluation is recorded, and agrees with bars_problem
-    assert prov["bars_problem"] == tt.bars_problem(kind, prov["eval"])
+    assert prov["bars_problem"] == t2v_evaluation.bars_problem(kind, prov["eval"])
     assert prov["bars_met"] == (prov["bars_problem"] == "")
     if not prov["bars_met"]:
         assert "--ship-below-bars" in prov["command"]
@@ -41,7 +42,7 @@ def test_shipped_files_size_and_provenance(kind):
 @t2v_shipped
 def test_shipped_t2v_is_deterministic_and_draws_the_prompted_colour():
     from labkit.metrics import prompt_adherence
-    from labkit.t2v import generate
+    from labkit.models.cogvideox import generate
 
     pipe = models.load("tiny-t2v")
     a = generate(pipe, "a red triangle moving left", seed=3, steps=10)
@@ -79,7 +80,7 @@ def test_shipped_t2v_reproduces_its_recorded_evaluation(t2v_report):
                    "held-out clips but squares come out as circles (shape 65.5%), so the bar is 0.655 < 0.9; "
                    "strict: passes loudly once a model meeting it is shipped")
 def test_shipped_t2v_meets_the_prompt_adherence_bar(t2v_report):
-    assert tt.bars_problem("t2v", t2v_report) == "", t2v_report["bar"]
+    assert t2v_evaluation.bars_problem("t2v", t2v_report) == "", t2v_report["bar"]
 
 
 @pytest.mark.slow

@@ -1,3 +1,9 @@
+from labkit.data import shapes as shapes_data
+from labkit.evaluation import t2v as t2v_evaluation
+from labkit.models import cogvideox as cogvideox_models
+from labkit.models import text
+from labkit.models import vae as vae_models
+
 """labkit.t2v_train: the objective matches the sampler, latent cache, CFG dropout, exact resume."""
 
 from unittest import mock
@@ -5,9 +11,9 @@ from unittest import mock
 import pytest
 import torch
 
-from labkit import t2v
-from labkit import t2v_eval as te
-from labkit import t2v_train as tt
+from labkit.evaluation import t2v as te
+from labkit.models import cogvideox as t2v
+from labkit.training import t2v as tt
 
 SIZES = {"width": 32, "layers": 1, "text_width": 32}
 
@@ -68,7 +74,7 @@ def test_a_denoiser_predicting_the_exact_v_recovers_the_data_through_the_pipelin
 
 def test_denoiser_sees_the_text_and_image_exactly_as_the_pipelines_give_them(vae):
     pipe = t2v.build_pipeline("i2v", vae=vae, **SIZES)
-    model = tt.Denoiser(pipe.text_encoder, pipe.transformer)
+    model = cogvideox_models.Denoiser(pipe.text_encoder, pipe.transformer)
     seen = {}
 
     def spy(hidden_states, encoder_hidden_states, timestep, **_):
@@ -80,10 +86,10 @@ def test_denoiser_sees_the_text_and_image_exactly_as_the_pipelines_give_them(vae
         pipe(image=image, prompt="a red circle moving left", num_frames=17, height=64, width=64,
              num_inference_steps=1, guidance_scale=1.0, generator=torch.Generator().manual_seed(7),
              max_sequence_length=16, output_type="latent")
-    ids = tt.tokenize(pipe.tokenizer, ["a red circle moving left"])
+    ids = text.tokenize(pipe.tokenizer, ["a red circle moving left"])
     torch.testing.assert_close(seen["text"], model.text_encoder(ids)[0])
     # the image latents the pipeline builds = what training builds from the cache (same posterior draw)
-    mean, std = tt.encode_posterior(vae, image[None, None])
+    mean, std = vae_models.encode_posterior(vae, image[None, None])
     g = torch.Generator().manual_seed(7)
     first = (mean + std * torch.randn(mean.shape, generator=g)) * t2v.vae_scale(vae)
     image_latents = seen["x"][:, :, 4:]
@@ -104,7 +110,7 @@ def test_latent_cache_is_written_once_and_reloaded(vae, tmp_path):
 
 def test_cfg_dropout_replaces_captions_by_the_empty_negative_prompt(cache):
     tok = t2v.shapes_tokenizer()
-    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+    ids, empty = text.tokenize(tok, cache.captions), text.tokenize(tok, [""])
     cfg = tt.TrainT2VConfig(batch=64, cfg_dropout=0.3)
     dropped = [(tt._batch(cache, ids, empty, 1.0, cfg, s)["ids"] == empty).all(1).float().mean() for s in range(20)]
     assert 0.2 < float(torch.stack(dropped).mean()) < 0.4
@@ -135,12 +141,12 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(vae, cache, tmp_path
 
 
 def test_shipping_needs_the_full_held_out_evaluation_to_meet_the_bars():
-    assert "--eval 84" in tt.bars_problem("t2v", None)
-    assert "84" in tt.bars_problem("t2v", {"n": 12, "bar": 1.0})
-    assert "bar = 0.800 < 0.9" in tt.bars_problem("t2v", {"n": 84, "bar": 0.8})
-    assert tt.bars_problem("t2v", {"n": 84, "bar": 0.95}) == ""
-    assert "kept" in tt.bars_problem("i2v", {"n": 84, "psnr_ok": 0.95, "kept": 0.5})
-    assert tt.bars_problem("i2v", {"n": 84, "psnr_ok": 0.95, "kept": 0.92}) == ""
+    assert "--eval 84" in t2v_evaluation.bars_problem("t2v", None)
+    assert "84" in t2v_evaluation.bars_problem("t2v", {"n": 12, "bar": 1.0})
+    assert "bar = 0.800 < 0.9" in t2v_evaluation.bars_problem("t2v", {"n": 84, "bar": 0.8})
+    assert t2v_evaluation.bars_problem("t2v", {"n": 84, "bar": 0.95}) == ""
+    assert "kept" in t2v_evaluation.bars_problem("i2v", {"n": 84, "psnr_ok": 0.95, "kept": 0.5})
+    assert t2v_evaluation.bars_problem("i2v", {"n": 84, "psnr_ok": 0.95, "kept": 0.92}) == ""
 
 
 def test_cli_arguments_default_to_a_trial_folder_outside_data():
@@ -153,7 +159,7 @@ def test_cli_arguments_default_to_a_trial_folder_outside_data():
 
 
 def test_evaluation_scores_a_perfect_generator_as_perfect_and_a_blank_one_as_zero(monkeypatch):
-    from labkit.data import make_clip
+    from labkit.data.shapes import make_clip
 
     truth = lambda pipe, caption, seed=0, **_: make_clip(caption, seed=seed).video  # noqa: E731
     monkeypatch.setattr(t2v, "generate", truth)
@@ -175,20 +181,20 @@ def test_evaluation_scores_a_perfect_generator_as_perfect_and_a_blank_one_as_zer
 @pytest.mark.parametrize("patch_size", [2, 1])
 def test_image_to_video_can_start_from_a_text_to_video_model(patch_size):
     sizes = {**SIZES, "patch_size": patch_size}
-    a = tt.new_denoiser("t2v", 4, seed=1, **sizes)
-    b = tt.init_from_t2v(tt.new_denoiser("i2v", 4, seed=2, **sizes), a)
+    a = cogvideox_models.new_denoiser("t2v", 4, seed=1, **sizes)
+    b = cogvideox_models.init_from_t2v(cogvideox_models.new_denoiser("i2v", 4, seed=2, **sizes), a)
     g = torch.Generator().manual_seed(0)
     x, image = torch.randn(2, 5, 4, 8, 8, generator=g), torch.randn(2, 5, 4, 8, 8, generator=g)
     t, ids = torch.tensor([10, 900]), torch.randint(3, 20, (2, 16), generator=g)
     with torch.no_grad():
         torch.testing.assert_close(b(x, t, ids, image), a(x, t, ids))  # image channels start at zero weight
-        fresh = tt.new_denoiser("i2v", 4, seed=2, **sizes)
+        fresh = cogvideox_models.new_denoiser("i2v", 4, seed=2, **sizes)
         assert not torch.allclose(fresh(x, t, ids, image), a(x, t, ids), atol=1e-3)
 
 
 @pytest.mark.parametrize("patch_size, tokens", [(2, 5 * 4 * 4), (1, 5 * 8 * 8)])
 def test_patch_size_sets_the_number_of_video_tokens(patch_size, tokens):
-    model = tt.new_denoiser("t2v", 4, **SIZES, patch_size=patch_size)
+    model = cogvideox_models.new_denoiser("t2v", 4, **SIZES, patch_size=patch_size)
     x, ids = torch.randn(2, 5, 4, 8, 8), torch.randint(3, 20, (2, 16))
     with torch.no_grad():
         text = model.text_encoder(ids)[0]
@@ -200,7 +206,7 @@ def test_patch_size_sets_the_number_of_video_tokens(patch_size, tokens):
 
 
 def test_a_4x_spatial_vae_gives_the_transformer_16x16_latents():
-    from labkit.vae import tiny_vae_3d
+    from labkit.models.vae import tiny_vae_3d
 
     vae = tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8))  # three blocks: 4x spatial
     assert t2v.vae_spatial_factor(vae) == 4
@@ -215,7 +221,7 @@ def test_a_4x_spatial_vae_gives_the_transformer_16x16_latents():
 
 
 def test_vae_ceiling_scores_reconstructions(monkeypatch, vae):
-    import labkit.vae
+    from labkit.models import vae
 
     monkeypatch.setattr(labkit.vae, "reconstruct", lambda vae, video: video.clone())  # a perfect VAE
     report = te.vae_ceiling(vae, 4, progress=False)
@@ -226,7 +232,7 @@ def test_vae_ceiling_scores_reconstructions(monkeypatch, vae):
 
 def test_clean_latents_are_the_posterior_mean_or_a_sample(cache):
     tok = t2v.shapes_tokenizer()
-    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+    ids, empty = text.tokenize(tok, cache.captions), text.tokenize(tok, [""])
     mean = tt._batch(cache, ids, empty, 2.0, tt.TrainT2VConfig(batch=3), 5)
     g = torch.Generator().manual_seed(5)  # seed 0 * 1_000_003 + step 5
     idx = torch.randint(len(cache), (3,), generator=g)
@@ -240,7 +246,7 @@ def test_clean_latents_are_the_posterior_mean_or_a_sample(cache):
 
 def test_logit_normal_timesteps_are_denser_in_the_middle(cache):
     tok = t2v.shapes_tokenizer()
-    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+    ids, empty = text.tokenize(tok, cache.captions), text.tokenize(tok, [""])
     middle = {}
     for sampling in ("uniform", "logit-normal"):
         t = tt._batch(cache, ids, empty, 1.0, tt.TrainT2VConfig(batch=4000, t_sampling=sampling), 3)["t"]
@@ -254,7 +260,7 @@ def test_logit_normal_timesteps_are_denser_in_the_middle(cache):
 
 def test_logit_mean_and_std_move_and_narrow_the_timesteps(cache):
     tok = t2v.shapes_tokenizer()
-    ids, empty = tt.tokenize(tok, cache.captions), tt.tokenize(tok, [""])
+    ids, empty = text.tokenize(tok, cache.captions), text.tokenize(tok, [""])
 
     def draw(**kw):
         return tt._batch(cache, ids, empty, 1.0, tt.TrainT2VConfig(batch=4000, t_sampling="logit-normal", **kw), 3)["t"]
@@ -270,29 +276,30 @@ def test_logit_mean_and_std_move_and_narrow_the_timesteps(cache):
 
 
 def test_twin_captions_change_only_the_shape_and_avoid_held_out_combinations():
-    from labkit.data import HELDOUT_COMBOS, parse_caption
+    from labkit.data.shapes import HELDOUT_COMBOS, parse_caption
 
-    assert tt.twin_caption("a red circle moving up slowly", 0) == "a red square moving up slowly"
-    assert tt.twin_caption("a red square moving left", 5) == "a red circle moving left"
-    assert {tt.twin_caption("a red triangle moving left", i) for i in (0, 1)} == {
+    assert shapes_data.twin_caption("a red circle moving up slowly", 0) == "a red square moving up slowly"
+    assert shapes_data.twin_caption("a red square moving left", 5) == "a red circle moving left"
+    assert {shapes_data.twin_caption("a red triangle moving left", i) for i in (0, 1)} == {
         "a red circle moving left", "a red square moving left"}
     # ("cyan", "square", "left") is held out: a cyan circle moving left gets a triangle twin instead
-    assert tt.twin_caption("a cyan circle moving left", 0) == "a cyan triangle moving left"
-    from labkit.data import ShapesWorld
+    assert shapes_data.twin_caption("a cyan circle moving left", 0) == "a cyan triangle moving left"
+    from labkit.data.shapes import ShapesWorld
 
     world = ShapesWorld("train", length=300)
     for i in range(300):
-        (a,), (b,) = parse_caption(world.caption(i)), parse_caption(tt.twin_caption(world.caption(i), i))
+        (a,), (b,) = parse_caption(world.caption(i)), parse_caption(shapes_data.twin_caption(world.caption(i), i))
         assert a.shape != b.shape and (a.color, a.direction, a.speed) == (b.color, b.direction, b.speed)
         assert (b.color, b.shape, b.direction) not in HELDOUT_COMBOS
 
 
 def test_twin_batches_pair_clips_of_the_same_path_with_shared_noise_and_t(vae, tmp_path):
-    from labkit.data import clip_seed, make_clip
+    from labkit.data.shapes import make_clip
+    from labkit.data.splits import clip_seed
 
     c = tt.build_cache(vae, 3, seed=2, cache_dir=tmp_path, progress=False, twins=True)
     assert len(c) == 6 and c.twin.tolist() == [3, 4, 5, 0, 1, 2]
-    assert c.captions[4] == tt.twin_caption(c.captions[1], 1)
+    assert c.captions[4] == shapes_data.twin_caption(c.captions[1], 1)
     assert len(list(tmp_path.glob("*-twins.safetensors"))) == 1 and not list(tmp_path.glob("*.tmp"))
     # the twin is the same seed rendered with the other shape: few pixels differ (the corners)
     a = make_clip(c.captions[1], clip_seed("train", 1, 2))[0]
@@ -300,7 +307,7 @@ def test_twin_batches_pair_clips_of_the_same_path_with_shared_noise_and_t(vae, t
     differ = float(((a - b).abs().sum(1) > 0.05).float().mean())
     assert 0 < differ < 0.05
     tok = t2v.shapes_tokenizer()
-    ids, empty = tt.tokenize(tok, c.captions), tt.tokenize(tok, [""])
+    ids, empty = text.tokenize(tok, c.captions), text.tokenize(tok, [""])
     b = tt._batch(c, ids, empty, 1.0, tt.TrainT2VConfig(batch=8, twins=True, cfg_dropout=0.0), 3)
     assert torch.equal(b["t"][:4], b["t"][4:]) and torch.equal(b["noise"][:4], b["noise"][4:])
     assert not torch.equal(b["noise"][0], b["noise"][1])
@@ -362,9 +369,9 @@ def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
     pipe = t2v.build_pipeline("t2v", vae=vae, **SIZES)
     squares, circles = te._square_twins("test", 2, 0, search=84)
     scale = t2v.vae_scale(vae)
-    mean, _ = tt.encode_posterior(vae, torch.stack([c.video for c in squares + circles]))
+    mean, _ = vae_models.encode_posterior(vae, torch.stack([c.video for c in squares + circles]))
     square, circle = (mean * scale).chunk(2)
-    text_square = pipe.text_encoder(tt.tokenize(pipe.tokenizer, [c.caption for c in squares]))[0]
+    text_square = pipe.text_encoder(text.tokenize(pipe.tokenizer, [c.caption for c in squares]))[0]
     abar = pipe.scheduler.alphas_cumprod
 
     def perfect(hidden_states, encoder_hidden_states, timestep, **_):
@@ -396,8 +403,8 @@ def test_shape_word_in_sampling_reads_the_samples_of_known_denoisers(vae):
 
 
 def test_finetune_decoder_trains_the_decoder_alone_on_the_models_samples_deterministically():
-    from labkit.vae import tiny_vae_3d
-    from labkit.vae_train import encoder_parameters
+    from labkit.models.vae import tiny_vae_3d
+    from labkit.training.vae import encoder_parameters
 
     def tuned(seed):
         vae = tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))

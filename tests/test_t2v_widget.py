@@ -2,8 +2,8 @@
 
 import pytest
 
-from labkit import t2v
-from labkit.vae import tiny_vae_3d
+from labkit.models import cogvideox as t2v
+from labkit.models.vae import tiny_vae_3d
 from labkit.widgets.t2v import render, t2v_panel
 
 

@@ -5,7 +5,8 @@ import torch
 
 from labkit import DATA_DIR
 from labkit.compression import latent_shape
-from labkit.vae import (
+from labkit.evaluation.vae import error_video, latent_grid, temporal_error
+from labkit.models.vae import (
     TILING_MEAN_TOLERANCE,
     TILING_TOLERANCE,
     check_vae_video,
@@ -18,7 +19,7 @@ from labkit.vae import (
     tiny_vae_3d,
     to_vae_layout,
 )
-from labkit.vae_eval import PeakTensorMemory, error_video, latent_grid, temporal_error
+from labkit.profiling import PeakTensorMemory
 
 SMALL = (8, 8, 8, 8)  # four blocks: still 8x spatial, a few thousand parameters
 
@@ -135,7 +136,7 @@ def test_factories_are_deterministic_for_a_seed():
 
 
 def test_layers_per_block_deepens_a_fresh_vae_and_is_refused_for_a_continued_one(tmp_path):
-    from labkit.vae_train import build_vae, train_vae
+    from labkit.training.vae import build_vae, train_vae
 
     one, two = (build_vae("3d", layers_per_block=n) for n in (1, 2))
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
@@ -149,7 +150,7 @@ def test_layers_per_block_deepens_a_fresh_vae_and_is_refused_for_a_continued_one
 
 
 def test_spatial_factor_4_gives_16x16_latents_and_is_refused_for_a_continued_vae(tmp_path):
-    from labkit.vae_train import build_vae, train_vae
+    from labkit.training.vae import build_vae, train_vae
 
     four = build_vae("3d", spatial_factor=4)
     with torch.no_grad():
@@ -188,7 +189,7 @@ def test_temporal_error_and_heatmap():
 
 @pytest.mark.slow  # trains two tiny VAEs for 2 steps each on whole clips (~20 s CPU)
 def test_trainer_is_reproducible_from_seed():
-    from labkit.vae_train import train_vae
+    from labkit.training.vae import train_vae
 
     runs = [train_vae("2d", steps=2, seed=3, batch=1, progress=False) for _ in range(2)]
     (m1, r1), (m2, r2) = runs
@@ -213,8 +214,8 @@ def test_shipped_vae_size_and_class(name, max_mb):
 
 @pytest.mark.parametrize("name", ["vae-2d", "vae-3d", "vae-3d-v2", "vae-3d-v3", "vae-3d-v4", "vae-3d-cc"])
 def test_shipped_vae_tiled_decode_within_documented_tolerance(name):
-    from labkit.vae import load_vae
-    from labkit.vae_eval import heldout_clips
+    from labkit.evaluation.vae import heldout_clips
+    from labkit.models.vae import load_vae
 
     if not (DATA_DIR / "models" / name).exists():
         pytest.skip(f"{name} not shipped yet")
@@ -231,8 +232,8 @@ def test_shipped_code_consistent_vae_codes_a_square_alike_wherever_it_sits_and_r
     little (7-8%); its PROVENANCE.json names every run from the course VAE on, in order."""
     import json
 
-    from labkit.t2v_eval import shape_code_consistency
-    from labkit.vae import COURSE_VAES, SHAPE_CODE_VAE, is_shipped, load_vae
+    from labkit.evaluation.t2v import shape_code_consistency
+    from labkit.models.vae import COURSE_VAES, SHAPE_CODE_VAE, is_shipped, load_vae
 
     if not is_shipped(SHAPE_CODE_VAE):
         pytest.skip(f"{SHAPE_CODE_VAE} not shipped")
@@ -250,8 +251,8 @@ def test_shipped_code_consistent_vae_codes_a_square_alike_wherever_it_sits_and_r
 def test_shipped_3d_vae_meets_the_bar_on_heldout_clips():
     """Held-out PSNR >= 30 dB and SSIM >= 0.93 on 17x64x64 test-split clips (about 10 s on 2 cores); the course
     VAE vae-3d-v4 measured 30.06 dB / 0.963 when shipped (vae-3d-v3: 28.19 dB / 0.947, the first vae-3d 20.7 dB)."""
-    from labkit.vae import COURSE_VAES, load_vae
-    from labkit.vae_eval import heldout_clips, reconstruction_report
+    from labkit.evaluation.vae import heldout_clips, reconstruction_report
+    from labkit.models.vae import COURSE_VAES, load_vae
 
     if not (DATA_DIR / "models" / COURSE_VAES["3d"]).exists():
         pytest.skip(f"{COURSE_VAES['3d']} not shipped yet")
@@ -263,8 +264,8 @@ def test_shipped_3d_vae_meets_the_bar_on_heldout_clips():
 def test_course_3d_vae_beats_the_first_one_and_meets_the_ssim_bar():
     """The part of the bar the course VAE meets, kept from regressing: SSIM >= 0.93, and a clear PSNR gain over
     the first shipped vae-3d (20.7 dB) on the same held-out clips."""
-    from labkit.vae import COURSE_VAES, load_vae
-    from labkit.vae_eval import heldout_clips, reconstruction_report
+    from labkit.evaluation.vae import heldout_clips, reconstruction_report
+    from labkit.models.vae import COURSE_VAES, load_vae
 
     if not (DATA_DIR / "models" / COURSE_VAES["3d"]).exists():
         pytest.skip(f"{COURSE_VAES['3d']} not shipped yet")
@@ -273,7 +274,7 @@ def test_course_3d_vae_beats_the_first_one_and_meets_the_ssim_bar():
 
 
 def test_object_crops_contain_an_object_and_random_crops_often_do_not():
-    from labkit.vae_train import clip_batches
+    from labkit.training.vae import clip_batches
 
     def has_object(videos):  # the middle frame differs from the window's own corner colour (the background)
         mid = videos[:, videos.shape[1] // 2]
@@ -289,8 +290,8 @@ def test_object_crops_contain_an_object_and_random_crops_often_do_not():
 
 @pytest.mark.parametrize("factory", ["tiny_vae_2d", "tiny_vae_3d"])
 def test_fix_posterior_std_keeps_the_mean_and_makes_samples_equal_it(factory):
-    import labkit.vae as V
-    from labkit.vae_train import fix_posterior_std
+    from labkit.models import vae as V
+    from labkit.training.vae import fix_posterior_std
 
     vae = getattr(V, factory)()
     x = torch.rand(1, 3, 5, 32, 32) * 2 - 1 if factory == "tiny_vae_3d" else torch.rand(2, 3, 32, 32) * 2 - 1
@@ -306,7 +307,7 @@ def test_fix_posterior_std_keeps_the_mean_and_makes_samples_equal_it(factory):
 
 
 def test_image_stage_runs_first_on_single_frames(monkeypatch):
-    import labkit.vae_train as T
+    from labkit.training import vae as T
 
     seen = []
     real_loss = T.vae_loss
@@ -321,7 +322,7 @@ def test_latent_noise_decodes_noisy_latents_reproducibly_and_is_checked():
     """``latent_noise``: the loss decodes ``mean + s * channel_std * n`` -- a different loss from the clean one, the
     same for the same generator seed, another for another seed; a value outside [0, 1] is refused before any
     training."""
-    import labkit.vae_train as T
+    from labkit.training import vae as T
 
     vae = tiny_vae_3d(latent_channels=4, block_out_channels=SMALL).eval()
     x = clip(num_frames=9, size=32, batch=2, seed=1)
@@ -343,8 +344,8 @@ def test_standardize_latents_gives_unit_channels_and_keeps_the_reconstruction(fa
     zero-padded border, which GroupNorm spreads a little over the frame)."""
     import copy
 
-    import labkit.vae as V
-    from labkit.vae_train import standardize_latents
+    from labkit.models import vae as V
+    from labkit.training.vae import standardize_latents
 
     vae = getattr(V, factory)(latent_channels=4, block_out_channels=SMALL).eval()
     old = copy.deepcopy(vae)
@@ -370,8 +371,8 @@ def test_standardize_latents_gives_unit_channels_and_keeps_the_reconstruction(fa
 def test_course_3d_vae_latents_are_standardised_on_heldout_clips():
     """The diffusion-facing latent (scaled, as the pipelines see it) has every channel near zero mean and unit std
     on clips it never saw; the unstandardised vae-3d-v2 has channel means up to ~2 and stds ~0.2-0.6."""
-    from labkit.vae import COURSE_VAES, load_vae
-    from labkit.vae_eval import heldout_clips
+    from labkit.evaluation.vae import heldout_clips
+    from labkit.models.vae import COURSE_VAES, load_vae
 
     if not (DATA_DIR / "models" / COURSE_VAES["3d"]).exists():
         pytest.skip(f"{COURSE_VAES['3d']} not shipped yet")
@@ -382,7 +383,7 @@ def test_course_3d_vae_latents_are_standardised_on_heldout_clips():
 def test_twin_batches_pair_each_square_with_a_circle_on_the_same_path():
     """Twins differ only where the shapes differ: in every frame the pixels that differ lie around the returned
     centre (both objects share it), and a square covers more of its box than its circle twin."""
-    from labkit.vae_train import twin_batches
+    from labkit.training.vae import twin_batches
 
     videos, centres = next(twin_batches(3, seed=2, crop=None))
     assert videos.shape == (6, 17, 3, 64, 64) and centres.shape == (3, 17, 2)
@@ -398,7 +399,7 @@ def test_twin_batches_pair_each_square_with_a_circle_on_the_same_path():
 
 
 def test_object_windows_cut_the_latent_pixels_on_each_object_and_leave_out_objects_at_the_edge():
-    from labkit.vae_train import object_windows
+    from labkit.evaluation.vae import object_windows
 
     d = torch.arange(2 * 1 * 3 * 8 * 8, dtype=torch.float32).view(2, 1, 3, 8, 8)  # (N, C, T, h, w)
     centres = torch.zeros(2, 9, 2)
@@ -415,7 +416,7 @@ def test_code_consistency_loss_is_zero_for_one_pattern_and_high_for_offset_depen
     """The loss is the share of the square-minus-circle code that is not the same pattern at every object:
     0 when each pair's window holds one pattern, ~1 - 1/P for independent patterns, and its gradient reaches the
     encoder through real latents."""
-    from labkit.vae_train import code_consistency_loss
+    from labkit.evaluation.vae import code_consistency_loss
 
     pairs, c = 6, 4
     centres = torch.tensor([[12.0 + 8 * (p % 4), 20.0 + 4 * (p // 4)] for p in range(pairs)])  # pixel x, y
@@ -447,7 +448,7 @@ def test_code_consistency_loss_is_zero_for_one_pattern_and_high_for_offset_depen
 
 
 def test_train_vae_with_code_consistency_trains_on_twins_and_refuses_a_2d_vae():
-    import labkit.vae_train as T
+    from labkit.training import vae as T
 
     with pytest.raises(ValueError, match="code_consistency needs a 3d VAE"):
         T.train_vae("2d", steps=1, code_consistency=0.1, progress=False)
@@ -458,7 +459,7 @@ def test_train_vae_with_code_consistency_trains_on_twins_and_refuses_a_2d_vae():
 def test_decoder_only_keeps_the_encoder_and_trains_the_decoder(tmp_path):
     """``decoder_only``: the continued VAE's encoder (its latent code) is bit-identical after training, the decoder
     has moved, and every parameter is trainable again afterwards; it is refused without init_from."""
-    import labkit.vae_train as T
+    from labkit.training import vae as T
 
     start = tiny_vae_3d(latent_channels=16, block_out_channels=SMALL)
     start.save_pretrained(tmp_path / "vae")

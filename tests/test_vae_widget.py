@@ -2,8 +2,8 @@
 
 import torch
 
-from labkit.vae import tiny_vae_2d, tiny_vae_3d
-from labkit.vae_eval import reconstruction_view
+from labkit.evaluation.vae import reconstruction_view
+from labkit.models.vae import tiny_vae_2d, tiny_vae_3d
 from labkit.widgets.compression import compression_panel
 
 

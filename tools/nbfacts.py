@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import papermill
 
-from labkit.nbtools import is_fact_cell, strip_outputs
+from labkit.course.nbtools import is_fact_cell, strip_outputs
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 

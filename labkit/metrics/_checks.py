@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..video import check_video
+from labkit.video import check_video
 
 
 def as_batch(video, name: str = "video") -> torch.Tensor:

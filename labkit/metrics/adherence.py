@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..data import COLORS, DIRECTIONS, SPEEDS, parse_caption
-from ._checks import as_batch
+from labkit.data.shapes import COLORS, DIRECTIONS, SPEEDS, parse_caption
+from labkit.metrics._checks import as_batch
 
 __all__ = ["detect_objects", "prompt_adherence", "adherence_report", "ATTRIBUTES", "Track"]
 

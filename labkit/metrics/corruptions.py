@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_batch
+from labkit.metrics._checks import as_batch
 
 __all__ = ["CORRUPTIONS", "SPATIAL", "TEMPORAL", "corrupt", "gaussian_blur", "temporal_smooth"]
 

@@ -7,37 +7,40 @@ and reports the Fréchet distance (:func:`labkit.metrics.frechet_distance`) betw
 depends on everything that changes the embeddings or the fit, so :func:`fvd` makes it explicit and returns it
 with the value:
 
-- the **feature network**: I3D on Kinetics-400 (:mod:`labkit.metrics.i3d`, the standard, from a local weight
-  file) or SW-Net (:mod:`labkit.metrics.swnet`, trained on the Shapes world; the distance is then "FVD-SW");
+- the **feature network**: I3D on Kinetics-400 (:mod:`labkit.models.i3d`, the standard, from a local weight
+  file) or SW-Net (:mod:`labkit.models.swnet`, trained on the Shapes world; the distance is then "FVD-SW");
 - the **number of videos** (the estimate is biased upwards for small sets, and needs more videos than feature
   dimensions for a full-rank covariance);
 - the **frames** (``num_frames``, ``clip_sampling``: ``"first"``, ``"center"`` or ``"uniform"``) and the
   **resolution** frames are resized to before the network sees them.
 
 A feature extractor is any callable ``videos (B, F, C, H, W) in [0, 1] -> (B, D)`` with ``name`` and ``dim``
-attributes (:class:`SWNetFeatures`, :class:`labkit.metrics.i3d.I3DFeatures`).
+attributes (:class:`labkit.models.swnet.SWNetFeatures`, :class:`labkit.models.i3d.I3DFeatures`).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.numpy import load_file
+from tqdm.auto import tqdm
 
-from .. import DATA_DIR
-from ._checks import as_batch
-from .frechet import frechet_distance, gaussian_stats
+from labkit import DATA_DIR
+from labkit.data.shapes import ShapesWorld
+from labkit.metrics._checks import as_batch
+from labkit.metrics.frechet import frechet_distance, gaussian_stats
 
-__all__ = ["FVDResult", "SWNetFeatures", "sample_frames", "prepare_videos", "video_features", "fvd",
-           "fvd_from_stats", "ReferenceStats", "load_reference_stats", "fvd_sw", "compute_reference_stats",
-           "ship_reference_stats", "STATS_DIR"]
+__all__ = ["STATS_DIR", "SAMPLINGS", "FVDResult", "sample_frames", "prepare_videos", "video_features", "fvd",
+           "ReferenceStats", "load_reference_stats", "fvd_from_stats", "compute_reference_stats"]
+
 
 STATS_DIR = DATA_DIR / "stats"
+
+
 SAMPLINGS = ("first", "center", "uniform")
 
 
@@ -61,22 +64,6 @@ class FVDResult:
         return (f"{self.metric} = {self.value:.2f} ({self.num_real} real vs {self.num_fake} generated videos, "
                 f"{self.num_frames} frames at {self.size[0]}x{self.size[1]} ({self.clip_sampling}), "
                 f"features: {self.features})")
-
-
-class SWNetFeatures:
-    """SW-Net's 128-d video embedding as an FVD feature extractor (the distance is reported as "FVD-SW")."""
-
-    metric = "FVD-SW"
-
-    def __init__(self, model=None):
-        from .swnet import load_swnet
-
-        self.model = model if model is not None else load_swnet()
-        self.dim = self.model.config.embed_dim
-        self.name = "SW-Net (Shapes-world classifier, data/models/swnet)"
-
-    def __call__(self, videos: torch.Tensor) -> torch.Tensor:
-        return self.model.features(videos)
 
 
 def sample_frames(videos: torch.Tensor, num_frames: int | None, clip_sampling: str = "first") -> torch.Tensor:
@@ -111,7 +98,6 @@ def prepare_videos(videos, num_frames=None, size=None, clip_sampling="first", na
 @torch.no_grad()
 def video_features(videos, features, batch_size: int = 32, progress: bool = False) -> np.ndarray:
     """Embed a prepared batch ``(B, F, C, H, W)`` with ``features`` in chunks; returns float64 ``(B, D)``."""
-    from tqdm.auto import tqdm
 
     chunks = []
     for start in tqdm(range(0, len(videos), batch_size), desc="features", leave=False, disable=not progress):
@@ -123,11 +109,11 @@ def _describe(features) -> tuple[str, str]:
     return getattr(features, "metric", "FVD"), getattr(features, "name", type(features).__name__)
 
 
-def fvd(real_videos, fake_videos, features=None, num_frames: int | None = None, size: int | None = None,
+def fvd(real_videos, fake_videos, features, num_frames: int | None = None, size: int | None = None,
         clip_sampling: str = "first", batch_size: int = 32, progress: bool = False) -> FVDResult:
     """Fréchet video distance between two sets of videos ``(B, F, C, H, W)`` in [0, 1].
 
-    ``features``: a feature extractor (default: the shipped SW-Net, i.e. FVD-SW). Both sets must have the same
+    ``features``: a feature extractor (``labkit.models.swnet.SWNetFeatures()`` gives FVD-SW). Both sets must have the same
     number of frames and size after ``num_frames``/``clip_sampling`` and ``size`` are applied (the extractor may
     resize further, e.g. I3D to 224). Warns when a set has no more videos than feature dimensions.
     """
@@ -141,7 +127,6 @@ def fvd(real_videos, fake_videos, features=None, num_frames: int | None = None, 
     if real.shape[2:] != fake.shape[2:]:
         raise ValueError(f"expected real and generated frames of the same (C, H, W), got {tuple(real.shape[2:])} "
                          f"and {tuple(fake.shape[2:])}: pass size= to resize both")
-    features = features if features is not None else SWNetFeatures()
     mu_r, sig_r = gaussian_stats(video_features(real, features, batch_size, progress), "real features")
     mu_f, sig_f = gaussian_stats(video_features(fake, features, batch_size, progress), "generated features")
     metric, name = _describe(features)
@@ -160,7 +145,6 @@ class ReferenceStats:
 
 def load_reference_stats(name: str = "swnet_test") -> ReferenceStats:
     """Shipped statistics ``data/stats/NAME/`` (safetensors + ``meta.json``)."""
-    from safetensors.numpy import load_file
 
     folder = STATS_DIR / name
     if not (folder / "stats.safetensors").exists():
@@ -170,7 +154,7 @@ def load_reference_stats(name: str = "swnet_test") -> ReferenceStats:
     return ReferenceStats(arrays["mu"], arrays["sigma"], json.loads((folder / "meta.json").read_text()))
 
 
-def fvd_from_stats(reference: ReferenceStats, fake_videos, features=None, batch_size: int = 32,
+def fvd_from_stats(reference: ReferenceStats, fake_videos, features, batch_size: int = 32,
                    progress: bool = False) -> FVDResult:
     """FVD of generated videos against reference statistics; frames and size must match ``reference.meta``."""
     fake = as_batch(fake_videos, "fake_videos")
@@ -178,24 +162,16 @@ def fvd_from_stats(reference: ReferenceStats, fake_videos, features=None, batch_
     if fake.shape[1] != want_f or tuple(fake.shape[-2:]) != (want_s, want_s):
         raise ValueError(f"expected generated videos of {want_f} frames at {want_s}x{want_s} like the reference "
                          f"statistics, got {fake.shape[1]} frames at {fake.shape[-2]}x{fake.shape[-1]}")
-    features = features if features is not None else SWNetFeatures()
     mu, sigma = gaussian_stats(video_features(fake, features, batch_size, progress), "generated features")
     metric, name = _describe(features)
     return FVDResult(frechet_distance(reference.mu, reference.sigma, mu, sigma), metric, name,
                      reference.meta["num_videos"], len(fake), want_f, (want_s, want_s), "all")
 
 
-def fvd_sw(fake_videos, features=None, batch_size: int = 32) -> FVDResult:
-    """FVD-SW of generated Shapes-world videos ``(B, 17, 3, 64, 64)`` against the shipped test-split statistics."""
-    return fvd_from_stats(load_reference_stats("swnet_test"), fake_videos, features, batch_size)
-
-
 def compute_reference_stats(features, num_videos: int = 1024, split: str = "test", num_frames: int = 17,
                             size: int = 64, seed: int = 0, batch_size: int = 64) -> ReferenceStats:
     """Statistics of ``num_videos`` one-object clips of a Shapes-world split (deterministic for ``seed``)."""
-    from tqdm.auto import tqdm
 
-    from ..data import ShapesWorld
 
     world = ShapesWorld(split, length=num_videos, num_frames=num_frames, size=size, two_objects=0.0, seed=seed)
     feats = []
@@ -206,19 +182,3 @@ def compute_reference_stats(features, num_videos: int = 1024, split: str = "test
     meta = {"split": split, "num_videos": num_videos, "num_frames": num_frames, "size": size, "seed": seed,
             "two_objects": 0.0, "speeds": True, "features": _describe(features)[1], "dim": int(mu.shape[0])}
     return ReferenceStats(mu, sigma, meta)
-
-
-def ship_reference_stats(model, command: str, name: str = "swnet_test", num_videos: int = 1024) -> Path:
-    """Compute SW-Net statistics of the test split and ship them to ``data/stats/NAME`` (recorded in MANIFEST)."""
-    import time
-
-    from safetensors.numpy import save_file
-
-    from ..train import ship
-
-    t0 = time.perf_counter()
-    stats = compute_reference_stats(SWNetFeatures(model), num_videos=num_videos)
-    tmp = Path(tempfile.mkdtemp(prefix="swnet-stats-"))
-    save_file({"mu": stats.mu, "sigma": stats.sigma}, str(tmp / "stats.safetensors"))
-    (tmp / "meta.json").write_text(json.dumps(stats.meta, indent=2) + "\n")
-    return ship(tmp, STATS_DIR / name, command, stats.meta["seed"], time.perf_counter() - t0)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import html
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from .evaluation import METRICS, sensitivity_table
+from labkit.metrics.bias import METRICS, sensitivity_table
 
 __all__ = ["plot_content_bias", "plot_sensitivity", "plot_sample_size_bias", "html_table"]
 
 
 def plot_content_bias(rows: list[dict], metrics=None):
     """One panel per metric: its value against corruption strength, one line per corruption; returns the figure."""
-    import matplotlib.pyplot as plt
 
     metrics = [m for m in (metrics or METRICS) if m in rows[0]]
     kinds = list(dict.fromkeys(r["corruption"] for r in rows))
@@ -38,7 +38,6 @@ def plot_content_bias(rows: list[dict], metrics=None):
 
 def plot_sensitivity(rows: list[dict], metrics=None):
     """Heat map of :func:`labkit.metrics.evaluation.sensitivity_table`: which metric notices which corruption."""
-    import matplotlib.pyplot as plt
 
     names, kinds, table = sensitivity_table(rows, metrics)
     fig, ax = plt.subplots(figsize=(1.1 * len(kinds) + 2, 0.45 * len(names) + 1.2))
@@ -56,7 +55,6 @@ def plot_sensitivity(rows: list[dict], metrics=None):
 
 def plot_sample_size_bias(result: dict):
     """FVD-SW of real clips against the number of videos, with the 5-95 % band over repeated draws."""
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.fill_between(result["sizes"], result["lo"], result["hi"], alpha=0.3, label="5-95 % of draws")

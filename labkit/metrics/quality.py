@@ -13,7 +13,7 @@ import torch
 from einops import rearrange
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from ._checks import as_batch, check_same_shape
+from labkit.metrics._checks import as_batch, check_same_shape
 
 __all__ = ["psnr", "ssim"]
 

@@ -27,10 +27,27 @@ import cv2
 import numpy as np
 import torch
 
-from ._checks import as_clip
+from labkit.metrics._checks import as_clip
+from labkit.video import check_video, to_uint8
 
-__all__ = ["flicker", "optical_flow", "backward_warp", "occlusion_mask", "warping_error", "motion_smoothness",
-           "dynamic_degree", "frame_consistency"]
+__all__ = ["mean_flow_magnitude", "flicker", "optical_flow", "backward_warp", "occlusion_mask", "warping_error",
+           "motion_smoothness", "dynamic_degree", "frame_consistency"]
+
+
+def mean_flow_magnitude(video: torch.Tensor) -> float:
+    """Mean optical-flow magnitude (pixels per frame) of a clip ``(F, C, H, W)`` in ``[0, 1]``: OpenCV's
+    Farneback dense flow between consecutive grey frames, averaged over pixels and frame pairs."""
+
+
+    video = check_video(video, allow_batch=False)
+    if video.shape[0] < 2:
+        raise ValueError(f"expected at least 2 frames to measure motion, got {video.shape[0]}")
+    frames = to_uint8(video)
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.shape[-1] == 3 else f[..., 0] for f in frames]
+    mags = [np.linalg.norm(cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, 9, 3, 5, 1.1, 0), axis=-1).mean()
+            for a, b in zip(grey[:-1], grey[1:])]
+    return float(np.mean(mags))
+
 
 _FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=9, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
 
@@ -131,8 +148,8 @@ def frame_consistency(video, embed: Callable[[torch.Tensor], torch.Tensor]) -> d
     """Mean cosine similarity of frame embeddings: ``{"consecutive": ..., "first": ...}`` (1 = identical frames).
 
     ``embed`` maps frames ``(F, C, H, W)`` in [0, 1] to embeddings ``(F, D)``: a CLIP image encoder
-    (:func:`labkit.metrics.clip_frame_embedder`) or the Shapes-world network's frame features
-    (:func:`labkit.metrics.swnet_frame_embedder`). ``"first"`` compares frame 0 to every later frame.
+    (:func:`labkit.models.embedders.clip_frame_embedder`) or the Shapes-world network's frame features
+    (:func:`labkit.models.swnet.swnet_frame_embedder`). ``"first"`` compares frame 0 to every later frame.
     """
     video = as_clip(video)
     with torch.no_grad():

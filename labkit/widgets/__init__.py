@@ -6,6 +6,8 @@ the result. Videos are shown in an ``ipywidgets.HTML`` so a headless test can re
 
 from collections.abc import Callable
 
+import ipywidgets as w
+
 __all__ = ["control_panel"]
 
 
@@ -15,7 +17,6 @@ def control_panel(controls: dict, render: Callable[[dict], str], rows: list[list
     Re-renders on every change. ``rows`` groups control names into lines (default: one line). Returns a
     ``VBox`` with ``.controls`` and ``.view`` so tests can set values and read the HTML headlessly.
     """
-    import ipywidgets as w
 
     view = w.HTML()
 

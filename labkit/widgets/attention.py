@@ -10,10 +10,14 @@ import base64
 import html
 import io
 
+import ipywidgets as w
+import matplotlib
+import matplotlib.pyplot as plt
 import torch
 
-from ..attention import PRODUCTION_PRESETS, cost_table
-from . import control_panel
+from labkit.attention import PRODUCTION_PRESETS, cost_table
+from labkit.attention_maps import query_frame_attention
+from labkit.widgets import control_panel
 
 __all__ = ["cost_html", "cost_panel", "query_attention_html", "attention_map_panel"]
 
@@ -44,7 +48,6 @@ def cost_panel(preset: str = "CogVideoX-5B 49x480x720"):
     """Sliders for frames, token-grid height and width, heads, head dim, and a dropdown of production presets
     (:data:`labkit.attention.PRODUCTION_PRESETS`) -> the :func:`cost_html` table. Returns an ``ipywidgets.VBox``
     with ``.controls`` and ``.view``."""
-    import ipywidgets as w
 
     if preset not in PRODUCTION_PRESETS:
         raise ValueError(f"expected preset in {list(PRODUCTION_PRESETS)}, got {preset!r}")
@@ -86,12 +89,9 @@ def query_attention_html(maps: torch.Tensor, video: torch.Tensor, frame: int, y:
 
     ``maps``: temporal maps ``(B, heads, F, F, h, w)`` (:func:`labkit.attention_maps.temporal_maps`) of a clip
     ``video`` ``(F, 3, H, W)``. Draws the frames with the query marked and the weights as bars; returns HTML."""
-    import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
-    from ..attention_maps import query_frame_attention
 
     weights = query_frame_attention(maps, frame, y, x)
     num_frames, scale = video.shape[0], video.shape[-1] / maps.shape[-1]
@@ -117,7 +117,6 @@ def query_attention_html(maps: torch.Tensor, video: torch.Tensor, frame: int, y:
 
 def attention_map_panel(maps: torch.Tensor, video: torch.Tensor):
     """Sliders for the query frame and pixel -> :func:`query_attention_html`. Returns an ``ipywidgets.VBox``."""
-    import ipywidgets as w
 
     if maps.ndim != 6:
         raise ValueError(f"expected temporal maps (B, heads, F, F, h, w), got shape {tuple(maps.shape)}")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import html
 
-from ..vae_eval import reconstruction_view
-from ..video import video_html
-from . import control_panel
+import ipywidgets as w
+
+from labkit.evaluation.vae import reconstruction_view
+from labkit.video import video_html
+from labkit.widgets import control_panel
 
 __all__ = ["CHUNK_OPTIONS", "view_html", "compression_panel"]
 
@@ -36,7 +38,6 @@ def compression_panel(vaes: dict, clips):
 
     Returns an ``ipywidgets.VBox`` with ``.controls`` (name -> widget) and ``.view`` (an ``HTML``).
     """
-    import ipywidgets as w
 
     controls = {
         "clip": w.Dropdown(options=list(range(len(clips))), value=0, description="clip"),

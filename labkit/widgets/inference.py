@@ -1,3 +1,4 @@
+
 """Control panel of ``05_svd_cogvideox_inference``: pick a memory plan, run it, see time, memory and the video.
 
 Thin wiring over :func:`labkit.inference.measure` and :func:`labkit.inference.predict_for`; the result is shown in
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import html
 
-from .. import inference
+import ipywidgets as w
+
+from labkit import inference
+from labkit.video import video_html
 
 __all__ = ["plan_panel", "describe_measurement"]
 
@@ -26,7 +30,6 @@ def describe_measurement(m, predicted_bytes: int | None = None) -> str:
 def plan_panel(spec: str = "random:tiny-cogvideox", device: str = "cpu", num_frames: int = 9, height: int = 32,
                width: int = 32, steps: int = 2):
     """A dropdown of plans and a Run button; each run loads a fresh pipeline from ``spec`` and measures it."""
-    import ipywidgets as w
 
     plan = w.Dropdown(options=list(inference.PLANS), value="none", description="plan")
     run = w.Button(description="Run")
@@ -47,6 +50,5 @@ def plan_panel(spec: str = "random:tiny-cogvideox", device: str = "cpu", num_fra
 
 
 def inference_video_html(video) -> str:
-    from ..video import video_html
 
     return "<br>" + video_html(video, fps=8, width=128, title="random weights: noise" if video is not None else None)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 
-from ..data import ShapesWorld
-from ..metrics.corruptions import CORRUPTIONS, corrupt
-from ..metrics.evaluation import METRICS, clip_metrics
-from ..video import video_html
-from . import control_panel
+import ipywidgets as w
+
+from labkit.data.shapes import ShapesWorld
+from labkit.metrics.bias import METRICS, clip_metrics
+from labkit.metrics.corruptions import CORRUPTIONS, corrupt
+from labkit.video import video_html
+from labkit.widgets import control_panel
 
 __all__ = ["corruption_metrics", "corruption_html", "corruption_lab"]
 
@@ -45,7 +47,6 @@ def corruption_lab(index: int = 0, embed=None):
 
     Returns an ``ipywidgets.VBox`` with ``.controls`` (name -> widget) and ``.view`` (the ``HTML``).
     """
-    import ipywidgets as w
 
     controls = {
         "kind": w.Dropdown(options=sorted(CORRUPTIONS), value="shuffle", description="corruption"),

@@ -10,15 +10,21 @@ import base64
 import html
 import io
 
+import ipywidgets as w
 import numpy as np
 import torch
+from PIL import Image
+
+from labkit.metrics.quality import psnr
+from labkit.models.orbit_unet import generate_for_object
+from labkit.multiview import reprojection_demo
+from labkit.widgets import control_panel
 
 __all__ = ["image_row_html", "render_reprojection", "reprojection_panel", "render_generator", "generator_panel"]
 
 
 def _png(image: torch.Tensor) -> str:
     """``(3, H, W)`` or ``(H, W)`` in [0, 1] -> a base64 PNG data URI."""
-    from PIL import Image
 
     array = image.detach().clamp(0, 1).cpu().numpy()
     array = np.repeat(array[None], 3, 0) if array.ndim == 2 else array
@@ -38,7 +44,6 @@ def image_row_html(images, titles, width: int = 128) -> str:
 
 def render_reprojection(orbit, i: int, j: int) -> str:
     """HTML for warping view ``i`` of a ground-truth ``orbit`` (:class:`labkit.orbit.OrbitViews`) into view ``j``."""
-    from ..multiview import reprojection_demo
 
     r = reprojection_demo(orbit.views, orbit.depth, orbit.cameras, i, j)
     scale = float(r["error"].max()) or 1.0
@@ -53,9 +58,7 @@ def render_reprojection(orbit, i: int, j: int) -> str:
 
 def reprojection_panel(orbit):
     """Two sliders (source view, target view) -> warp, mask, error and PSNR."""
-    import ipywidgets as w
 
-    from . import control_panel
 
     n = orbit.views.shape[0]
     controls = {"i": w.IntSlider(value=0, min=0, max=n - 1, description="from view"),
@@ -65,8 +68,6 @@ def reprojection_panel(orbit):
 
 def render_generator(unet, obj, values: dict, num_views: int = 8, size: int = 32, note: str = "") -> str:
     """HTML for one choice of ``values`` (elevation, azimuth, steps, seed): generated views next to the truth."""
-    from ..metrics.quality import psnr
-    from ..multiview_train import generate_for_object
 
     out = generate_for_object(unet, obj, float(values["elevation"]), float(values["azimuth"]), num_views, size,
                               int(values["steps"]), int(values["seed"]))
@@ -81,9 +82,7 @@ def render_generator(unet, obj, values: dict, num_views: int = 8, size: int = 32
 
 def generator_panel(unet, obj, note: str = "", steps: int = 10, num_views: int = 8, size: int = 32):
     """Elevation and azimuth sliders (plus sampler steps and seed) on the orbit generator for one object."""
-    import ipywidgets as w
 
-    from . import control_panel
 
     controls = {"elevation": w.FloatSlider(value=20.0, min=5.0, max=35.0, step=5.0, description="elevation"),
                 "azimuth": w.FloatSlider(value=0.0, min=0.0, max=45.0, step=5.0, description="azimuth"),

@@ -14,11 +14,16 @@ import contextlib
 import io
 import time
 
+import ipywidgets as w
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
-from ..noise import NOISE_KINDS, correlation_demo
-from ..schedules import CURVE_SCHEDULES, schedule_curves
+from labkit.noise import NOISE_KINDS, correlation_demo, covariance_standard_error
+from labkit.schedules import CURVE_SCHEDULES, schedule_curves
+from labkit.widgets import control_panel
 
 __all__ = ["figure_png_html", "schedule_explorer", "ScheduleCurvesPlot", "noise_correlation_explorer"]
 
@@ -44,7 +49,6 @@ def _one_thread():
 
 def _png_html(rgba) -> str:
     """An RGBA array ``(H, W, 4)`` as an ``<img>`` (fast PNG: compression level 1)."""
-    from PIL import Image
 
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, format="PNG", compress_level=1)
@@ -57,8 +61,6 @@ class ScheduleCurvesPlot:
     redraws the lines and title (matplotlib "blitting"), which keeps an update within the 50 ms budget."""
 
     def __init__(self, num_train_timesteps: int = 1000, dpi: int = 72):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
 
         self.n = num_train_timesteps
         self.fig = Figure(figsize=(8, 3), dpi=dpi)
@@ -108,9 +110,7 @@ def schedule_explorer(name: str = "scaled_linear", num_train_timesteps: int = 10
     with a line on the terminal SNR and the plot), plus ``.timings_ms`` (one ``(compute, draw)`` pair per update)
     and ``.plot`` (the :class:`ScheduleCurvesPlot`).
     """
-    import ipywidgets as w
 
-    from . import control_panel
 
     plot = ScheduleCurvesPlot(num_train_timesteps)
     timings: list[tuple[float, float]] = []
@@ -132,7 +132,6 @@ def schedule_explorer(name: str = "scaled_linear", num_train_timesteps: int = 10
 
 
 def _correlation_figure(demo: dict, alpha: float, kind: str):
-    from matplotlib.figure import Figure
 
     frames = demo["frames"]
     num = min(len(frames), 6)
@@ -160,10 +159,7 @@ def noise_correlation_explorer(alpha: float = 1.0, kind: str = "mixed", num_fram
     """Alpha slider and kind dropdown -> a noise clip's frames and its frame-correlation matrix (theory and
     measured), with the largest gap between them in standard errors. Built on
     :func:`labkit.widgets.control_panel` (``.controls``, ``.view``)."""
-    import ipywidgets as w
 
-    from ..noise import covariance_standard_error
-    from . import control_panel
 
     controls = {
         "alpha": w.FloatSlider(value=alpha, min=0.0, max=4.0, step=0.1, description="alpha"),

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import html
 
-from ..data import COLORS, DIRECTIONS, SHAPES
+import ipywidgets as w
+
+from labkit.data.shapes import COLORS, DIRECTIONS, SHAPES, compose_caption
+from labkit.metrics import prompt_adherence
+from labkit.models.cogvideox import generate
+from labkit.video import video_html
+from labkit.widgets import control_panel
 
 __all__ = ["render", "t2v_panel"]
 
 
 def render(pipe, values: dict, note: str = "") -> str:
     """HTML for one choice of ``values`` (color, shape, direction, speed, guidance, steps, seed)."""
-    from ..data import compose_caption
-    from ..metrics import prompt_adherence
-    from ..t2v import generate
-    from ..video import video_html
 
     caption = compose_caption(values["color"], values["shape"], values["direction"], values["speed"])
     video = generate(pipe, caption, seed=int(values["seed"]), steps=int(values["steps"]),
@@ -37,9 +39,7 @@ def t2v_panel(pipe, note: str = "", steps: int = 25, guidance: float = 4.0):
 
     ``note`` is shown above every video (e.g. which model it is and how long it was trained).
     """
-    import ipywidgets as w
 
-    from . import control_panel
 
     controls = {
         "color": w.Dropdown(options=list(COLORS), value="red", description="colour"),

@@ -6,9 +6,11 @@ dropdowns to it, so tests drive it headlessly (``panel.controls["color"].value =
 
 from __future__ import annotations
 
-from ..data import COLORS, DIRECTIONS, SHAPES, compose_caption, make_clip
-from ..video import video_html
-from . import control_panel
+import ipywidgets as w
+
+from labkit.data.shapes import COLORS, DIRECTIONS, SHAPES, compose_caption, make_clip
+from labkit.video import video_html
+from labkit.widgets import control_panel
 
 __all__ = ["caption_clip_html", "caption_composer"]
 
@@ -27,7 +29,6 @@ def caption_composer(seed: int = 0, num_frames: int = 17, size: int = 64):
     Returns an ``ipywidgets.VBox`` with ``.controls`` (name -> widget) and ``.view`` (the ``HTML`` showing
     the clip).
     """
-    import ipywidgets as w
 
     controls = {
         "color": w.Dropdown(options=list(COLORS), value="red", description="colour"),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from labkit import runner
+from labkit.course import runner
 
 pytestmark = pytest.mark.notebook
 

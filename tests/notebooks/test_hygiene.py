@@ -2,7 +2,7 @@
 
 import nbformat
 
-from labkit.nbtools import is_fact_cell, output_violations, read_parameters
+from labkit.course.nbtools import is_fact_cell, output_violations, read_parameters
 
 
 def test_outputs_only_in_fact_cells(notebook):

@@ -1,0 +1,7 @@
+"""Running the course: the ``labkit`` command, the notebook runner and report, notebook tools, records.
+
+- :mod:`.cli`      ``labkit run | sweep | train | ship | doctor | bench``
+- :mod:`.runner`   executes notebooks with papermill, samples peak memory, writes ``outputs/report.{md,html}``
+- :mod:`.nbtools`  the annotated parameters cell, fact cells, output stripping
+- :mod:`.record`   how a notebook reports its key numbers and videos to the runner
+"""

@@ -1,0 +1,219 @@
+"""The ``labkit`` command: ``run``, ``sweep``, ``train``, ``doctor`` and ``bench``.
+
+``labkit run [--smoke] [NOTEBOOK...] [-p NAME VALUE]...``  execute the course (README: ``make course``)
+``labkit sweep NOTEBOOK -p NAME V1,V2,... [--smoke]``       one run per combination, records as a CSV table
+``labkit train KIND [ARGS...]``                             train a course model (``labkit train --help``)
+``labkit doctor``                                           versions, device, offline status, shipped models
+``labkit bench [NAME...]``                                  run scripts from ``benchmarks/``
+``labkit ship SRC DEST``                                    ship a trained folder (and the runs behind it) into data/
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from labkit import DATA_DIR, OUTPUTS_DIR, PROJECT_ROOT, __version__
+
+__all__ = ["cmd_run", "cmd_sweep", "cmd_train", "cmd_doctor", "cmd_bench", "build_parser", "main"]
+
+
+def _parse_pairs(pairs) -> dict:
+    return {name: value for name, value in (pairs or [])}
+
+
+def cmd_run(args) -> int:
+    from labkit.course.runner import format_summary, run_course
+
+    try:
+        results = run_course(args.notebooks, _parse_pairs(args.parameter), smoke=args.smoke,
+                             out_dir=args.out, cell_timeout=args.cell_timeout, progress=not args.no_progress)
+    except ValueError as err:
+        print(f"labkit run: {err}", file=sys.stderr)
+        return 2
+    print()
+    print(format_summary(results))
+    out = Path(args.out or OUTPUTS_DIR)
+    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        print(f"FAILED {r.name}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_sweep(args) -> int:
+    from labkit.course.runner import find_notebooks, resolve_parameters, run_notebook
+
+    grid = {name: [v for v in values.split(",")] for name, values in (args.parameter or [])}
+    if not grid:
+        print("labkit sweep: give at least one -p NAME V1,V2,...", file=sys.stderr)
+        return 2
+    try:
+        notebook = find_notebooks([args.notebook])[0]
+        combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+        resolved = [resolve_parameters([notebook], combo, args.smoke)[notebook] for combo in combos]
+    except ValueError as err:
+        print(f"labkit sweep: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out or OUTPUTS_DIR / "sweeps" / notebook.stem).resolve()
+    rows = []
+    for i, params in enumerate(resolved):
+        tag = "_".join(f"{k}={v}" for k, v in params.items() if k != "SMOKE")
+        print(f"▶ [{i + 1}/{len(resolved)}] {tag}", flush=True)
+        result = run_notebook(notebook, params, out / f"run{i:03d}", args.cell_timeout, not args.no_progress)
+        print(f"  {result.status} in {result.seconds:.1f} s" + (f": {result.error}" if result.error else ""))
+        row = {**params, "status": result.status, "seconds": round(result.seconds, 2)}
+        row.update({rec["key"]: rec["value"] for rec in result.records})
+        rows.append(row)
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    with open(out / "sweep.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"table: {out / 'sweep.csv'}")
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def cmd_train(args) -> int:
+    from labkit.training.cli import TRAINERS, run_trainer
+
+    if args.kind in (None, "list"):
+        print("labkit train KIND [ARGS...], KIND one of:\n  " + "\n  ".join(TRAINERS))
+        return 0
+    return run_trainer(args.kind, args.rest)
+
+
+def _doctor_lines() -> list[tuple[str, str]]:
+    import importlib.metadata as md
+
+    import psutil
+    import torch
+
+    lines = [("labkit", __version__), ("python", sys.version.split()[0])]
+    for pkg in ("torch", "diffusers", "transformers", "accelerate", "papermill", "torchmetrics", "imageio-ffmpeg"):
+        try:
+            lines.append((pkg, md.version(pkg)))
+        except md.PackageNotFoundError:
+            lines.append((pkg, "MISSING"))
+    if torch.cuda.is_available():
+        lines.append(("device", f"cuda: {torch.cuda.get_device_name(0)}"))
+    else:
+        lines.append(("device", f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads); no CUDA"))
+    offline = os.environ.get("HF_HUB_OFFLINE", "")
+    lines.append(("offline", "yes (HF_HUB_OFFLINE=1)" if offline in ("1", "true", "True")
+                  else "hub allowed (labkit run sets HF_HUB_OFFLINE=1 unless you set it to 0)"))
+    mem = psutil.virtual_memory()
+    lines.append(("memory", f"{mem.available / 2**30:.1f} GiB free of {mem.total / 2**30:.1f} GiB"))
+    disk = shutil.disk_usage(PROJECT_ROOT)
+    lines.append(("disk", f"{disk.free / 2**30:.1f} GiB free at {PROJECT_ROOT}"))
+    from labkit.video import ffmpeg_available
+
+    lines.append(("ffmpeg", "yes (mp4 videos)" if ffmpeg_available() else "no: videos fall back to gif"))
+    return lines
+
+
+def _model_status() -> tuple[list[tuple[str, str]], bool]:
+    from labkit.shipping.manifest import verify
+
+    status = verify()
+    if not status:
+        return [("shipped files", f"none listed in {DATA_DIR / 'MANIFEST'}")], True
+    by_folder: dict[str, list[str]] = {}
+    for path, state in status.items():
+        folder = "/".join(path.split("/")[:2]) if path.startswith("models/") else path.split("/")[0]
+        by_folder.setdefault(folder, []).append(state)
+    rows, ok = [], True
+    for folder, states in sorted(by_folder.items()):
+        bad = [s for s in states if s != "ok"]
+        ok &= not bad
+        rows.append((folder, f"ok ({len(states)} files)" if not bad else f"PROBLEM: {', '.join(sorted(set(bad)))}"))
+    return rows, ok
+
+
+def cmd_doctor(args) -> int:
+    rows = _doctor_lines()
+    models, ok = _model_status()
+    width = max(len(k) for k, _ in rows + models)
+    for key, value in rows:
+        print(f"{key.ljust(width)}  {value}")
+    print("shipped data (sha256 against data/MANIFEST):")
+    for key, value in models:
+        print(f"  {key.ljust(width)}  {value}")
+    if args.json:
+        print(json.dumps({"env": dict(rows), "data": dict(models), "ok": ok}))
+    return 0 if ok else 1
+
+
+def cmd_bench(args) -> int:
+    folder = PROJECT_ROOT / "benchmarks"
+    scripts = sorted(folder.glob("*.py"))
+    if args.names:
+        scripts = [s for s in scripts if s.stem in args.names]
+    if not scripts:
+        print(f"no benchmark matches {args.names}; available: {', '.join(s.stem for s in sorted(folder.glob('*.py')))}")
+        return 2
+    code = 0
+    for script in scripts:
+        print(f"== {script.stem}", flush=True)
+        code |= subprocess.call([sys.executable, str(script)])
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Video Diffusion Lab command line")
+    parser.add_argument("--version", action="version", version=f"labkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute course notebooks headless and write outputs/report.{md,html}")
+    run.add_argument("notebooks", nargs="*", help="notebook names (00_tour, 00, ...); default: all")
+    run.add_argument("--smoke", action="store_true", help="tiny settings (SMOKE=True), as in CI")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter (validated against its parameters cell)")
+    run.add_argument("--out", default=None, help="output folder (default outputs/)")
+    run.add_argument("--cell-timeout", type=int, default=900, help="seconds per cell before failing")
+    run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
+    run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run one notebook over a grid of parameter values")
+    sweep.add_argument("notebook")
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "V1,V2,..."))
+    sweep.add_argument("--smoke", action="store_true")
+    sweep.add_argument("--out", default=None)
+    sweep.add_argument("--cell-timeout", type=int, default=900)
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.set_defaults(func=cmd_sweep)
+
+    train = sub.add_parser("train", help="train a course model (KIND list shows the kinds)", add_help=False)
+    train.add_argument("kind", nargs="?")
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(func=cmd_train)
+
+    doctor = sub.add_parser("doctor", help="check the installation and the shipped models")
+    doctor.add_argument("--json", action="store_true", help="also print a JSON line")
+    doctor.set_defaults(func=cmd_doctor)
+
+    ship = sub.add_parser("ship", help="ship a trained folder and the chain of runs behind it into data/",
+                          add_help=False)
+    ship.add_argument("rest", nargs=argparse.REMAINDER)
+    ship.set_defaults(func=lambda args: __import__("labkit.provenance", fromlist=["main"]).main(args.rest))
+
+    bench = sub.add_parser("bench", help="run benchmark scripts from benchmarks/")
+    bench.add_argument("names", nargs="*")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""``labkit run``: execute the course notebooks headless with papermill and write the course report.
+
+Each notebook runs in a fresh ``python3`` kernel of the current environment with its working directory in
+``notebooks/``. The runner
+
+1. validates the ``-p NAME VALUE`` parameters against each notebook's annotated parameters cell (before
+   anything runs),
+2. executes with a per-cell timeout and a progress bar, sampling the kernel's memory to find its peak,
+3. writes ``outputs/NN_topic.ipynb`` (executed), ``outputs/NN_topic/`` (the notebook's videos and records),
+4. writes ``outputs/report.md`` and ``outputs/report.html`` (status, time, peak memory, key numbers, videos),
+5. exits non-zero naming the failing notebook, cell and error.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import papermill
+import psutil
+from papermill.exceptions import PapermillExecutionError
+
+from labkit import NOTEBOOKS_DIR, OUTPUTS_DIR
+from labkit.course.nbtools import coerce_parameters, read_parameters
+from labkit.course.record import read_records
+
+__all__ = ["VIDEO_SUFFIXES", "NotebookResult", "find_notebooks", "resolve_parameters", "run_notebook",
+           "run_course", "format_summary", "write_report"]
+
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    peak_rss_mb: float
+    output: Path
+    artifacts: Path
+    parameters: dict = field(default_factory=dict)
+    records: list = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def videos(self) -> list[Path]:
+        return sorted(p for p in self.artifacts.glob("*") if p.suffix in VIDEO_SUFFIXES)
+
+
+def find_notebooks(names=None, folder=None) -> list[Path]:
+    """Course notebooks by name (``00_tour``, ``00``, ``00_tour.ipynb`` or a path); all of them when empty."""
+    folder = Path(folder or NOTEBOOKS_DIR)
+    available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        return available
+    found = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.exists():
+            found.append(path.resolve())
+            continue
+        matches = [p for p in available if p.stem == name or p.stem.startswith(f"{name}_") or p.name == name]
+        if len(matches) != 1:
+            raise ValueError(f"no single notebook matches {name!r}; available: {', '.join(p.stem for p in available)}")
+        found.append(matches[0])
+    return found
+
+
+def resolve_parameters(notebooks: list[Path], given: dict, smoke: bool) -> dict[Path, dict]:
+    """Per-notebook parameters, validated: each given name must be declared by at least one selected
+    notebook, and is passed (converted to the declared type) to every notebook that declares it."""
+    declared = {nb: read_parameters(nb) for nb in notebooks}
+    known = set().union(*(set(p) for p in declared.values())) if declared else set()
+    unknown = sorted(set(given) - known)
+    if unknown:
+        listing = "; ".join(f"{nb.stem}: {', '.join(p)}" for nb, p in declared.items())
+        raise ValueError(f"unknown parameter(s) {unknown}. Parameters by notebook: {listing}")
+    resolved = {}
+    for nb, params in declared.items():
+        mine = {k: v for k, v in given.items() if k in params}
+        if smoke:
+            if "SMOKE" not in params:
+                raise ValueError(f"{nb.name} has no SMOKE parameter; every course notebook must declare one")
+            mine["SMOKE"] = True
+        resolved[nb] = coerce_parameters(nb, mine)
+    return resolved
+
+
+class _PeakMemory:
+    """Samples the resident memory of this process's children (the kernel) in a thread; peak in MiB."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total / 2**20)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _describe_error(err: Exception) -> str:
+
+    if isinstance(err, PapermillExecutionError):
+        source = err.source.strip().splitlines()
+        first = source[0] if source else ""
+        return f"cell {err.cell_index} (`{first[:80]}`): {err.ename}: {err.evalue}"
+    return f"{type(err).__name__}: {err}"
+
+
+def _prefer_this_environment_kernel() -> None:
+    """Put this environment's kernelspecs first, so kernel ``python3`` is this Python, not a user-level one."""
+
+    here = str(Path(sys.prefix) / "share" / "jupyter")
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if here not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([here, *paths])
+
+
+def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: int = 900,
+                 progress: bool = True, kernel: str = "python3") -> NotebookResult:
+    """Execute one notebook with papermill into ``out_dir``; never raises for a failing cell."""
+
+    notebook = Path(notebook)
+    out_dir = Path(out_dir or OUTPUTS_DIR)
+    artifacts = out_dir / notebook.stem
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for old in artifacts.glob("*"):  # a re-run replaces the notebook's previous artifacts
+        if old.is_file():
+            old.unlink()
+    records_file = artifacts / "records.jsonl"
+    env = {"LABKIT_OUTPUT_DIR": str(artifacts.resolve()), "LABKIT_RECORD_FILE": str(records_file.resolve())}
+    saved = {k: os.environ.get(k) for k in (*env, "HF_HUB_OFFLINE", "JUPYTER_PATH")}
+    os.environ.update(env)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline is the default; set HF_HUB_OFFLINE=0 to allow the hub
+    _prefer_this_environment_kernel()
+    output = out_dir / notebook.name
+    status, error = "ok", ""
+    t0 = time.perf_counter()
+    try:
+        with _PeakMemory() as mem:
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, kernel_name=kernel,
+                cwd=str(notebook.parent), execution_timeout=cell_timeout, progress_bar=progress,
+                log_output=False, request_save_on_cell_execute=False,
+            )
+    except Exception as err:  # noqa: BLE001 - a failing notebook is a result, reported below
+        status, error = "failed", _describe_error(err)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    seconds = time.perf_counter() - t0
+    _export_html(output)
+    return NotebookResult(notebook.stem, status, seconds, mem.peak, output, artifacts,
+                          parameters, read_records(records_file), error)
+
+
+def _export_html(executed: Path) -> None:
+    """Save an HTML rendering beside the executed notebook (what the report links to); best effort."""
+    if not executed.exists():
+        return
+    try:
+        import nbformat
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+        executed.with_suffix(".html").write_text(body, encoding="utf-8")
+    except Exception as err:  # noqa: BLE001 - the .ipynb is still there; the report links to it instead
+        print(f"  (no HTML rendering of {executed.name}: {err})")
+
+
+def run_course(names=None, parameters: dict | None = None, smoke: bool = False, out_dir=None,
+               cell_timeout: int = 900, progress: bool = True) -> list[NotebookResult]:
+    """Validate everything first, then run the notebooks in order and write the report."""
+    out_dir = Path(out_dir or OUTPUTS_DIR).resolve()
+    notebooks = find_notebooks(names)
+    if not notebooks:
+        raise ValueError(f"no notebooks found in {NOTEBOOKS_DIR}")
+    resolved = resolve_parameters(notebooks, parameters or {}, smoke)
+    results = []
+    for nb in notebooks:
+        print(f"▶ {nb.stem} {json.dumps(resolved[nb]) if resolved[nb] else ''}", flush=True)
+        result = run_notebook(nb, resolved[nb], out_dir, cell_timeout, progress)
+        print(f"  {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mb:.0f} MiB"
+              + (f"\n  {result.error}" if result.error else ""), flush=True)
+        results.append(result)
+    write_report(results, out_dir)
+    return results
+
+
+def format_summary(results: list[NotebookResult]) -> str:
+    """A plain-text table: notebook, status, seconds, peak memory, number of key numbers."""
+    rows = [("notebook", "status", "time (s)", "peak mem (MiB)", "key numbers")]
+    rows += [(r.name, r.status, f"{r.seconds:.1f}", f"{r.peak_rss_mb:.0f}", str(len(r.records))) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    total = sum(r.seconds for r in results)
+    lines.append(f"{sum(r.status == 'ok' for r in results)}/{len(results)} notebooks ok, {total:.1f} s in all")
+    return "\n".join(lines)
+
+
+def _rel(path: Path, base: Path) -> str:
+    return os.path.relpath(Path(path).resolve(), Path(base).resolve())
+
+
+def _value(record: dict) -> str:
+    value = record["value"]
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{text} {record.get('unit', '')}".strip()
+
+
+def _markdown(results: list[NotebookResult], out_dir: Path) -> str:
+    lines = ["# Video Diffusion Lab — course report", "",
+             "| notebook | status | time (s) | peak memory (MiB) | parameters |", "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| [{r.name}]({_rel(r.output, out_dir)}) | {r.status} | {r.seconds:.1f} | "
+                     f"{r.peak_rss_mb:.0f} | `{json.dumps(r.parameters)}` |")
+    for r in results:
+        lines += ["", f"## {r.name}", ""]
+        if r.error:
+            lines += [f"**Failed:** {r.error}", ""]
+        if r.records:
+            lines += ["| key number | value | measured on |", "|---|---|---|"]
+            lines += [f"| {rec['key']} | {_value(rec)} | {rec.get('note', '')} |" for rec in r.records]
+        else:
+            lines.append("No key numbers recorded.")
+        if r.videos:
+            lines += ["", "Videos: " + ", ".join(f"[{v.name}]({_rel(v, out_dir)})" for v in r.videos)]
+    return "\n".join(lines) + "\n"
+
+
+def _html(results: list[NotebookResult], out_dir: Path) -> str:
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Video Diffusion Lab report</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:4px 8px}.failed{color:#b00}.ok{color:#070}"
+             "video,img.clip{width:192px;image-rendering:pixelated;margin:4px}</style></head><body>",
+             "<h1>Video Diffusion Lab — course report</h1><table><tr><th>notebook</th><th>status</th>"
+             "<th>time (s)</th><th>peak memory (MiB)</th></tr>"]
+    for r in results:
+        page = r.output.with_suffix(".html") if r.output.with_suffix(".html").exists() else r.output
+        parts.append(f"<tr><td><a href='{esc(_rel(page, out_dir))}'>{esc(r.name)}</a></td>"
+                     f"<td class='{r.status}'>{r.status}</td><td>{r.seconds:.1f}</td><td>{r.peak_rss_mb:.0f}</td></tr>")
+    parts.append("</table>")
+    for r in results:
+        parts.append(f"<h2>{esc(r.name)}</h2>")
+        if r.error:
+            parts.append(f"<p class='failed'>Failed: {esc(r.error)}</p>")
+        if r.records:
+            parts.append("<table><tr><th>key number</th><th>value</th><th>measured on</th></tr>")
+            parts += [f"<tr><td>{esc(rec['key'])}</td><td>{esc(_value(rec))}</td><td>{esc(rec.get('note', ''))}</td></tr>"
+                      for rec in r.records]
+            parts.append("</table>")
+        for v in r.videos:
+            src = esc(str(_rel(v, out_dir)))
+            tag = (f"<video src='{src}' autoplay loop muted playsinline controls></video>" if v.suffix == ".mp4"
+                   else f"<img class='clip' src='{src}'>")
+            parts.append(f"<figure style='display:inline-block'>{tag}<figcaption>{esc(v.stem)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(results: list[NotebookResult], out_dir=None) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out_dir`` (atomically); returns both paths."""
+    out_dir = Path(out_dir or OUTPUTS_DIR)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in (("report.md", _markdown(results, out_dir)), ("report.html", _html(results, out_dir))):
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out_dir / name)
+        paths.append(out_dir / name)
+    return paths[0], paths[1]

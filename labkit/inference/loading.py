@@ -1,0 +1,183 @@
+"""TODO docstring"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import diffusers
+import psutil
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import logging
+from huggingface_hub import try_to_load_from_cache
+from huggingface_hub.constants import HF_HUB_CACHE
+from transformers import CLIPImageProcessor
+
+from labkit import budgets
+from labkit.models import SHIPPED
+from labkit.models import load as load_shipped
+from labkit.models.text import shapes_tokenizer
+from labkit.models.tiny import RANDOM_WEIGHTS_NOTE, TINY_FACTORIES
+
+__all__ = ["WeightsNotFound", "resolve_dtype", "resolve_device", "load_pipeline", "pipeline_family"]
+
+
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+class WeightsNotFound(FileNotFoundError):
+    """The weights of a spec are not on this machine (and labkit will not download them during a lesson)."""
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    """``"fp32"``/``"fp16"``/``"bf16"`` (or a torch dtype) -> ``torch.dtype``; a clear error otherwise."""
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in _DTYPES:
+        return _DTYPES[dtype.lower()]
+    raise ValueError(f"expected dtype one of {sorted(set(_DTYPES))} or torch.float32/float16/bfloat16, got {dtype!r}")
+
+
+def resolve_device(device) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available) -> ``torch.device``."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"expected device 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available on this machine "
+                         f"(torch {torch.__version__}); use device='cpu' with a tiny model")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"expected a cpu or cuda device, got {str(device)!r}")
+    return device
+
+
+def _hub_hint(repo_id: str) -> str:
+
+    name = repo_id.split("/")[-1]
+    return (f"{repo_id!r} is not in the local Hugging Face cache ({HF_HUB_CACHE}) and labkit never downloads "
+            f"during a lesson (offline first).\nTo run the real model:\n"
+            f"  1. on a machine with internet: huggingface-cli download {repo_id} --local-dir ~/models/{name}\n"
+            f"  2. pass the folder: MODEL=\"~/models/{name}\" (or copy the cache folder here)\n"
+            f"To measure its cost without the download (GPU), use MODEL=\"real-size-random:{repo_id}\".")
+
+
+def _cached_hub_folder(repo_id: str) -> str | None:
+    """The local snapshot folder of a hub repo when its ``model_index.json`` is cached; never a network call."""
+
+    try:
+        hit = try_to_load_from_cache(repo_id, "model_index.json")
+    except Exception:  # a malformed repo id
+        return None
+    return str(Path(hit).parent) if isinstance(hit, str) else None
+
+
+def _from_folder(folder, device, dtype):
+
+    pipe = DiffusionPipeline.from_pretrained(str(folder), torch_dtype=dtype, local_files_only=True)
+    return pipe.to(device)
+
+
+def _real_size_random(name: str, device, dtype):
+    """The production architecture with random weights, built directly on ``device`` in ``dtype``."""
+
+    spec = budgets.get_spec(name)
+    need = budgets.weight_bytes(sum(budgets.parameter_counts(spec.name).values()), dtype)
+    if device.type == "cpu":
+
+        if need > 0.7 * psutil.virtual_memory().available:
+            raise MemoryError(f"real-size-random:{spec.name} needs {need / 2**30:.1f} GiB of weights in {dtype}; "
+                              f"this machine has {psutil.virtual_memory().available / 2**30:.1f} GiB free: "
+                              "use a GPU, or the tiny pipelines (random:tiny-cogvideox, random:tiny-svd)")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # initialise directly in the target dtype: no fp32 copy of 5 B parameters
+    try:
+        parts = {c.name: budgets.build_component(c, device).eval() for c in spec.components}
+    finally:
+        torch.set_default_dtype(previous)
+    scheduler_cfg = budgets.load_config(spec.scheduler)
+
+
+    cls_name = json.loads((budgets.CONFIG_DIR / spec.scheduler).read_text())["_class_name"]
+    parts["scheduler"] = getattr(diffusers, cls_name).from_config(scheduler_cfg)
+    if spec.family == "svd":
+
+        parts["feature_extractor"] = CLIPImageProcessor(crop_size=224, size=224)
+    else:
+        parts["tokenizer"] = shapes_tokenizer(max_length=226)  # ids fit T5's vocabulary; the text is not T5's
+    pipe = getattr(diffusers, spec.pipeline)(**parts)
+    pipe.labkit_note = f"real-size architecture of {spec.hub_id} with RANDOM weights: costs are real, videos are noise"
+    return pipe
+
+
+def load_pipeline(spec: str, device="cpu", dtype="fp32"):
+    """Load a video pipeline from ``spec`` onto ``device`` in ``dtype``, offline.
+
+    ``spec``: a shipped tiny model (``"tiny-t2v"``, ``"tiny-i2v"``, ``"tiny-svd"``), ``"random:tiny-cogvideox"``
+    or ``"random:tiny-svd"`` (random weights), ``"real-size-random:cogvideox-5b"`` (or ``:svd-xt``,
+    ``:cogvideox-2b``, or the hub id), a local folder with ``model_index.json``, or a hub id present in the local
+    cache. Anything else raises :class:`WeightsNotFound`/``ValueError`` before any heavy work.
+    """
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"expected a model spec string, got {spec!r}")
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    if spec.startswith("random:"):
+        name = spec.split(":", 1)[1]
+        if name not in TINY_FACTORIES:
+            raise ValueError(f"unknown random tiny pipeline {name!r}; expected one of {list(TINY_FACTORIES)}")
+        pipe = TINY_FACTORIES[name]().to(device)
+        if dtype != torch.float32:
+            _quiet_to(pipe, dtype)
+        pipe.labkit_note = RANDOM_WEIGHTS_NOTE
+        return pipe
+    if spec.startswith("real-size-random:"):
+        return _real_size_random(spec.split(":", 1)[1], device, dtype)
+    if spec in SHIPPED:
+        info = SHIPPED[spec]
+        if not (info["folder"] / "model_index.json").exists():
+            raise WeightsNotFound(
+                f"the tiny model {spec!r} has not been shipped in this checkout ({info['folder']} is missing; it "
+                f"comes from {info['issue']}). Train it with `{info['train']}`, or use a random-weight tiny "
+                f"pipeline: 'random:tiny-cogvideox' or 'random:tiny-svd'.")
+
+        pipe = load_shipped(spec).to(device)  # checks every file's sha256 against data/MANIFEST first
+        if dtype != torch.float32:
+            _quiet_to(pipe, dtype)
+        pipe.labkit_note = f"shipped tiny model {spec} (trained on the Shapes world)"
+        return pipe
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "model_index.json").exists():
+            raise ValueError(f"expected a diffusers pipeline folder with model_index.json, got {path}")
+        pipe = _from_folder(path, device, dtype)
+        pipe.labkit_note = f"pipeline loaded from {path}"
+        return pipe
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        folder = _cached_hub_folder(spec)
+        if folder is None:
+            raise WeightsNotFound(_hub_hint(spec))
+        pipe = _from_folder(folder, device, dtype)
+        pipe.labkit_note = f"{spec} from the local Hugging Face cache"
+        return pipe
+    raise ValueError(f"expected a hub id (owner/name), a local folder, one of {list(SHIPPED)}, 'random:NAME' or "
+                     f"'real-size-random:NAME', got {spec!r} (no such folder)")
+
+
+def _quiet_to(pipe, dtype) -> None:
+    """``pipe.to(dtype)`` without diffusers' warning about modules kept in float32 (the tiny models have none)."""
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        pipe.to(dtype=dtype)
+    finally:
+        logging.set_verbosity(level)
+
+
+def pipeline_family(pipe) -> str:
+    """``"svd"`` (image-to-video UNet) or ``"cogvideox"`` (text-to-video transformer)."""
+    return "svd" if hasattr(pipe, "unet") and pipe.unet is not None else "cogvideox"

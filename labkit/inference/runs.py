@@ -1,0 +1,226 @@
+"""Loading the real video pipelines offline, memory plans, and run-and-measure.
+
+Taught in ``05_svd_cogvideox_inference``.
+
+- :func:`load_pipeline` takes a hub id (``THUDM/CogVideoX-5b``, ``stabilityai/stable-video-diffusion-img2vid-xt``),
+  a local folder, a shipped tiny model (``tiny-t2v``, ``tiny-svd``), ``random:tiny-cogvideox`` /
+  ``random:tiny-svd`` (the random-weight tiny pipelines of :mod:`labkit.models`) or ``real-size-random:NAME``
+  (the production architecture from ``data/configs`` with random weights, to measure cost without a download).
+  It never touches the network: a hub id is looked up in the local Hugging Face cache only, and a miss raises
+  :class:`WeightsNotFound` at once with instructions.
+- :data:`PLANS` are named memory plans; ``"model_cpu_offload+vae_tiling"`` composes them. :func:`apply_plan`
+  applies one to a pipeline and returns the call arguments it needs (``decode_chunk_size``).
+- :func:`measure` generates once and reports wall time, per-step time (a ``callback_on_step_end``) and peak
+  memory: CUDA peak allocated on a GPU; on the CPU the peak of live tensor bytes from ``torch.profiler`` (a second,
+  profiled run of the same call), and beside it the peak resident set size increase (RSS, sampled by a thread).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from labkit.budgets import architecture_of_pipeline, predict_peak_memory
+from labkit.data.shapes import make_clip
+from labkit.inference.loading import load_pipeline, pipeline_family, resolve_device
+from labkit.inference.plans import PlanNotApplicable, apply_plan, parse_plan
+from labkit.metrics.temporal import mean_flow_magnitude
+from labkit.models.tiny import RANDOM_WEIGHTS_NOTE
+from labkit.profiling import PeakRSS, peak_allocated_cpu
+from labkit.video import to_pil
+
+__all__ = ["Measurement", "generate", "measure", "max_abs_diff", "default_condition", "predict_for",
+           "compare_plans", "sweep_knob", "throughput"]
+
+
+@dataclass
+class Measurement:
+    """One measured generation: times in seconds, memory in bytes (``memory_kind`` says which memory)."""
+
+    plan: str
+    wall_s: float = float("nan")
+    step_s: list = field(default_factory=list)
+    peak_bytes: int = 0  # CUDA peak allocated, or (CPU) the profiler's peak of live tensor bytes
+    memory_kind: str = ""
+    video: torch.Tensor | None = None  # (B, F, C, H, W) in [0, 1], float32 on the CPU
+    skipped: str | None = None
+    rss_bytes: int = 0  # CPU only: peak resident memory - resident memory before the call (allocator included)
+
+    @property
+    def mean_step_s(self) -> float:
+        return sum(self.step_s) / len(self.step_s) if self.step_s else float("nan")
+
+
+def generate(pipe, condition, num_frames: int, height: int, width: int, steps: int, seed: int = 0,
+             callback=None, **kwargs) -> torch.Tensor:
+    """Run ``pipe`` once: ``condition`` is a prompt (CogVideoX) or a PIL image (SVD). Returns ``(B, F, C, H, W)``
+    in ``[0, 1]`` (float32, CPU). The generator is a CPU ``torch.Generator`` so a seed means the same noise on
+    every device."""
+    common = dict(num_frames=num_frames, height=height, width=width, num_inference_steps=steps,
+                  generator=torch.Generator("cpu").manual_seed(seed), output_type="pt",
+                  callback_on_step_end=callback, **kwargs)
+    if pipeline_family(pipe) == "svd":
+        if isinstance(condition, str):
+            raise ValueError("an SVD pipeline animates an image: expected a PIL image as condition, got a prompt")
+        frames = pipe(image=condition, **common).frames
+    else:
+        if not isinstance(condition, str):
+            raise ValueError(f"a CogVideoX pipeline expects a prompt string, got {type(condition).__name__}")
+        if getattr(pipe.tokenizer, "model_max_length", 226) < 226:
+            common.setdefault("max_sequence_length", pipe.tokenizer.model_max_length)
+        frames = pipe(prompt=condition, **common).frames
+    return frames.float().cpu()
+
+
+def measure(pipe, condition, plan="none", device="cpu", num_frames: int = 9, height: int = 64, width: int = 64,
+            steps: int = 4, seed: int = 0, **kwargs) -> Measurement:
+    """Apply ``plan`` to ``pipe`` and generate once, measuring wall time, per-step time and peak memory.
+
+    A plan that cannot run here comes back as ``Measurement(skipped=reason)`` instead of raising. ``pipe`` is
+    changed by the plan: pass a fresh pipeline per plan.
+    """
+    device = resolve_device(device)
+    try:
+        kwargs = {**apply_plan(pipe, plan, device), **kwargs}
+    except PlanNotApplicable as err:
+        return Measurement(plan=str(plan), skipped=str(err))
+    if "offload" not in str(plan):
+        pipe.to(device)
+    stamps = []
+
+    def on_step(_pipe, _i, _t, callback_kwargs):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        stamps.append(time.perf_counter())
+        return callback_kwargs
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        video = generate(pipe, condition, num_frames, height, width, steps, seed, callback=on_step, **kwargs)
+        wall = time.perf_counter() - t0
+    # steady-state steps: between consecutive callbacks (the first also holds encoding, so it is left out)
+    step_s = [b - a for a, b in zip(stamps[:-1], stamps[1:])] or [s - t0 for s in stamps[:1]]
+    if device.type == "cuda":
+        peak, kind = torch.cuda.max_memory_allocated(device), "CUDA peak allocated"
+    else:  # a second, profiled run of the same call (the profiler would slow the timed one)
+        peak = peak_allocated_cpu(lambda: generate(pipe, condition, num_frames, height, width, steps, seed,
+                                                   **kwargs))
+        kind = "CPU peak allocated (live tensor bytes, torch profiler)"
+    return Measurement(str(plan), wall, step_s, int(peak), kind, video, rss_bytes=int(rss.peak - rss.baseline))
+
+
+def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest absolute difference of two videos of the same shape (a clear error when shapes differ)."""
+    if a.shape != b.shape:
+        raise ValueError(f"expected videos of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return float((a.float() - b.float()).abs().max())
+
+
+# ---------------------------------------------------------------- lesson helpers (notebook 05)
+def default_condition(pipe, prompt: str = "a red circle moving right", height: int = 64, width: int = 64,
+                      seed: int = 0):
+    """A prompt for CogVideoX, or for SVD the first frame of a Shapes-world clip of that prompt (a PIL image)."""
+    if pipeline_family(pipe) == "cogvideox":
+        return prompt
+
+    video, _, _ = make_clip(prompt, seed=seed, num_frames=1, size=max(32, min(height, width)))
+    return to_pil(video)[0].resize((width, height))
+
+
+def predict_for(pipe, plan, num_frames: int, height: int, width: int, device="cpu") -> dict:
+    """The planner's prediction (:func:`labkit.budgets.predict_peak_memory`) for a live pipeline and plan.
+
+    On the CPU the weights are resident before the measurement starts, so they are left out, matching
+    :func:`measure` (the profiler's peak of tensor bytes allocated during the run); on a GPU they are included,
+    matching CUDA peak allocated.
+    """
+
+    names, arch = parse_plan(plan), architecture_of_pipeline(pipe)
+    if "vae_tiling" in names and getattr(pipe, "labkit_note", "") == RANDOM_WEIGHTS_NOTE:
+        arch.configs["vae"].update(tile_sample_min_height=32, tile_sample_min_width=32)
+    dtype = next((n for n in names if n in ("fp16", "bf16")), None) or _name_of(pipe.dtype)
+    return predict_peak_memory(arch, num_frames, height, width, plan, dtype,
+                               decode_chunk=2 if "decode_chunk" in names else None,
+                               include_weights=resolve_device(device).type == "cuda")
+
+
+def _name_of(dtype) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
+def compare_plans(spec: str, plans, device="cpu", dtype="fp32", num_frames: int = 9, height: int = 64,
+                  width: int = 64, steps: int = 4, seed: int = 0, warmup: bool = True,
+                  repeats: int = 1) -> tuple[list, dict]:
+    """Measure every plan on a fresh pipeline from ``spec``; returns (table rows, ``{plan: Measurement}``).
+
+    Each row: wall and mean step time (s), measured and predicted peak (MiB), their ratio, and the largest
+    difference to the ``"none"`` video (run first). ``warmup`` runs one throw-away step first so one-time
+    allocations (thread pools, kernel caches) are not charged to the first plan. ``repeats`` > 1 keeps each plan's
+    run with the lowest peak (the CPU peak is the profiler's live tensor bytes, the same in every repeat; the RSS
+    column beside it varies by tens of percent on a shared machine).
+    """
+
+    plans = ["none"] + [p for p in plans if p != "none"]
+    if warmup:
+        pipe = load_pipeline(spec, device, dtype)
+        generate(pipe, default_condition(pipe, height=height, width=width), num_frames, height, width, 1, seed)
+    rows, results = [], {}
+    for plan in tqdm(plans, desc="plans", leave=False):
+        runs = []
+        for _ in range(repeats):
+            pipe = load_pipeline(spec, device, dtype)
+            cond = default_condition(pipe, height=height, width=width)
+            runs.append(measure(pipe, cond, plan, device, num_frames, height, width, steps, seed))
+        m = results[plan] = min(runs, key=lambda r: r.peak_bytes)
+        if m.skipped:
+            rows.append({"plan": plan, "skipped": m.skipped})
+            continue
+        pred = predict_for(pipe, plan, num_frames, height, width, device)["peak"]
+        rows.append({"plan": plan, "wall (s)": round(m.wall_s, 2), "step (s)": round(m.mean_step_s, 3),
+                     "peak (MiB)": round(m.peak_bytes / 2**20, 1), "predicted (MiB)": round(pred / 2**20, 1),
+                     **({"RSS increase (MiB)": round(m.rss_bytes / 2**20, 1)} if m.rss_bytes else {}),
+                     "predicted/measured": round(pred / max(m.peak_bytes, 1), 2),
+                     "max |diff| vs none": max_abs_diff(results["none"].video, m.video)})
+    return rows, results
+
+
+def sweep_knob(pipe, image, knob: str, values, num_frames: int, height: int, width: int, steps: int,
+               seed: int = 0, **fixed) -> list[dict]:
+    """Generate once per value of an SVD micro-condition (``motion_bucket_id``, ``fps``, ``noise_aug_strength``,
+    ``min_guidance_scale``, ``max_guidance_scale``) with the same seed, measuring the motion of each video.
+
+    ``image``: one PIL image or a list of them (the motion is then the mean over images, ``stderr`` its standard
+    error); each row keeps the video of the first image."""
+
+    allowed = ("motion_bucket_id", "fps", "noise_aug_strength", "min_guidance_scale", "max_guidance_scale")
+    if pipeline_family(pipe) != "svd" or knob not in allowed:
+        raise ValueError(f"expected an SVD pipeline and a knob in {allowed}, got {pipeline_family(pipe)} / {knob!r}")
+    images = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not images:
+        raise ValueError("expected at least one conditioning image, got an empty list")
+    rows = []
+    for value in tqdm(list(values), desc=knob, leave=False):
+        videos = [generate(pipe, im, num_frames, height, width, steps, seed, **{knob: value, **fixed})[0]
+                  for im in images]
+        flows = [mean_flow_magnitude(v) for v in videos]
+        rows.append({knob: value, "motion (px/frame)": round(float(np.mean(flows)), 4),
+                     "stderr": round(float(np.std(flows) / np.sqrt(len(flows))), 4), "video": videos[0]})
+    return rows
+
+
+def throughput(pipe, condition, batch_sizes, num_frames: int, height: int, width: int, steps: int) -> list[dict]:
+    """Videos per second for each batch size (``num_videos_per_prompt``), measured in this run."""
+    rows = []
+    for b in batch_sizes:
+        t0 = time.perf_counter()
+        video = generate(pipe, condition, num_frames, height, width, steps, num_videos_per_prompt=b)
+        seconds = time.perf_counter() - t0
+        rows.append({"batch": b, "seconds": round(seconds, 2), "videos/s": round(video.shape[0] / seconds, 3)})
+    return rows

@@ -1,0 +1,146 @@
+"""Tiny pipelines built from the real diffusers/transformers classes, and the offline Shapes-world tokenizer.
+
+Taught in ``05_svd_cogvideox_inference`` (and the factories are the shapes the tiny trained checkpoints use).
+
+Every factory follows diffusers' ``get_dummy_components``: each component is created right after
+``torch.manual_seed(seed)``, so the same seed gives the same weights on every machine. **The weights are random**:
+these pipelines produce noise-like videos. They exist to exercise the exact code paths of
+``CogVideoXPipeline`` and ``StableVideoDiffusionPipeline`` (memory plans, timings, shapes) at a size a laptop CPU
+runs in seconds. Their ``pipe.labkit_note`` says so, and every notebook cell that shows their output repeats it.
+
+- :func:`shapes_tokenizer` -- a word-level ``PreTrainedTokenizerFast`` over the Shapes-world vocabulary,
+  built offline (no hub download); it pads/truncates like T5's tokenizer in the CogVideoX pipeline;
+- :func:`tiny_cogvideox_components` / :func:`tiny_cogvideox_pipeline` -- T5 encoder + CogVideoX transformer +
+  causal 3D VAE + ``CogVideoXDDIMScheduler``;
+- :func:`tiny_svd_components` / :func:`tiny_svd_pipeline` -- spatio-temporal UNet + temporal-decoder VAE +
+  CLIP vision encoder + ``CLIPImageProcessor`` + ``EulerDiscreteScheduler`` (the SVD-XT scheduler config);
+- :data:`SHIPPED` -- the registry of trained tiny models in ``data/models/``.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import (
+    AutoencoderKLCogVideoX,
+    AutoencoderKLTemporalDecoder,
+    CogVideoXDDIMScheduler,
+    CogVideoXPipeline,
+    CogVideoXTransformer3DModel,
+    EulerDiscreteScheduler,
+    StableVideoDiffusionPipeline,
+    UNetSpatioTemporalConditionModel,
+)
+from transformers import (
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    T5Config,
+    T5EncoderModel,
+)
+
+from labkit.models.text import TEXT_LENGTH, shapes_tokenizer
+
+__all__ = ["RANDOM_WEIGHTS_NOTE", "tiny_cogvideox_components", "tiny_svd_components", "tiny_cogvideox_pipeline",
+           "tiny_svd_pipeline", "TINY_FACTORIES"]
+
+
+RANDOM_WEIGHTS_NOTE = ("random weights (an untrained tiny pipeline built by labkit.models): its videos are noise, "
+                       "only its shapes, timings and memory are meaningful")
+
+
+def tiny_cogvideox_components(seed: int = 0, width: int = 32, layers: int = 2, vae_channels: int = 32) -> dict:
+    """Components of a tiny ``CogVideoXPipeline`` (random weights, seeded per component).
+
+    ``width``: the transformer's model width (``num_attention_heads * attention_head_dim``, heads of 16); the
+    T5 encoder has the same width so ``text_embed_dim`` matches. The VAE keeps the production layout (4 levels:
+    8x spatial, 4x temporal compression, 16 latent channels are reduced to 4).
+    """
+
+    tokenizer = shapes_tokenizer()
+    latent_channels = 4
+    torch.manual_seed(seed)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=width // 16, attention_head_dim=16, in_channels=latent_channels,
+        out_channels=latent_channels, time_embed_dim=width, text_embed_dim=width,  # text_embed_dim = T5 d_model
+        num_layers=layers, sample_width=8, sample_height=8, sample_frames=9, patch_size=2,
+        temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH)
+    torch.manual_seed(seed)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(vae_channels,) * 4,
+        latent_channels=latent_channels, layers_per_block=1, norm_num_groups=min(8, vae_channels),
+        temporal_compression_ratio=4)
+    torch.manual_seed(seed)
+    text_encoder = T5EncoderModel(T5Config(
+        vocab_size=len(tokenizer), d_model=width, d_kv=16, d_ff=2 * width, num_layers=2, num_heads=width // 16,
+        feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
+        decoder_start_token_id=0))
+    scheduler = CogVideoXDDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                       prediction_type="v_prediction", rescale_betas_zero_snr=True,
+                                       set_alpha_to_one=True, snr_shift_scale=1.0, timestep_spacing="trailing")
+    return {"tokenizer": tokenizer, "text_encoder": text_encoder.eval(), "transformer": transformer.eval(),
+            "vae": vae.eval(), "scheduler": scheduler}
+
+
+def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32), vae_channels=(32, 32),
+                        unet_layers: int = 2, attention_levels: tuple[int, ...] | None = None) -> dict:
+    """Components of a tiny ``StableVideoDiffusionPipeline`` (random weights, seeded per component).
+
+    Sizes follow diffusers' own SVD test (32 channels: the smallest its GroupNorm(32) allows); dependent sizes are
+    derived: the UNet's ``cross_attention_dim`` is the CLIP projection width, and
+    ``projection_class_embeddings_input_dim = 3 * addition_time_embed_dim`` because SVD embeds three
+    micro-conditions (fps, motion_bucket_id, noise_aug_strength). ``unet_layers`` is ``layers_per_block``;
+    ``attention_levels`` the UNet levels with (cross-)attention blocks (default: all but the deepest, as SVD);
+    the trained tiny SVD (:mod:`labkit.svd_train`) keeps attention off the full-resolution level, which halves a
+    training step on the CPU.
+    """
+
+    clip_width, time_dim, latent_channels = 32, 32, 4
+    levels = len(unet_channels)
+    attention_levels = range(levels - 1) if attention_levels is None else attention_levels
+    down = tuple(("CrossAttn" if i in attention_levels else "") + "DownBlockSpatioTemporal" for i in range(levels))
+    up = tuple(("CrossAttn" if i in attention_levels else "") + "UpBlockSpatioTemporal" for i in reversed(range(levels)))
+    torch.manual_seed(seed)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=tuple(unet_channels), layers_per_block=unet_layers, sample_size=8,
+        in_channels=2 * latent_channels,  # noisy latents + the conditioning image's latents
+        out_channels=latent_channels, down_block_types=down, up_block_types=up,
+        cross_attention_dim=clip_width, num_attention_heads=tuple(max(1, c // 16) for c in unet_channels),
+        projection_class_embeddings_input_dim=3 * time_dim, addition_time_embed_dim=time_dim, num_frames=8)
+    torch.manual_seed(seed)
+    vae = AutoencoderKLTemporalDecoder(block_out_channels=tuple(vae_channels), in_channels=3, out_channels=3,
+                                       down_block_types=("DownEncoderBlock2D",) * len(vae_channels),
+                                       latent_channels=latent_channels)
+    torch.manual_seed(seed)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=clip_width, projection_dim=clip_width, num_hidden_layers=2, num_attention_heads=2,
+        image_size=224, intermediate_size=2 * clip_width, patch_size=32))  # the pipeline resizes to 224x224
+    scheduler = EulerDiscreteScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, interpolation_type="linear",
+        num_train_timesteps=1000, prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002,
+        steps_offset=1, timestep_spacing="leading", timestep_type="continuous", use_karras_sigmas=True)
+    feature_extractor = CLIPImageProcessor(crop_size=224, size=224)
+    return {"unet": unet.eval(), "vae": vae.eval(), "image_encoder": image_encoder.eval(),
+            "scheduler": scheduler, "feature_extractor": feature_extractor}
+
+
+def _labelled(pipe):
+    pipe.labkit_note = RANDOM_WEIGHTS_NOTE
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_cogvideox_pipeline(seed: int = 0, **sizes):
+    """A tiny random-weight ``CogVideoXPipeline`` on the CPU (see :func:`tiny_cogvideox_components`)."""
+
+    return _labelled(CogVideoXPipeline(**tiny_cogvideox_components(seed, **sizes)))
+
+
+def tiny_svd_pipeline(seed: int = 0, **sizes):
+    """A tiny random-weight ``StableVideoDiffusionPipeline`` on the CPU (see :func:`tiny_svd_components`)."""
+
+    return _labelled(StableVideoDiffusionPipeline(**tiny_svd_components(seed, **sizes)))
+
+
+#: ``real-size-random:NAME`` and ``random:NAME`` specs of :func:`labkit.inference.load_pipeline`.
+TINY_FACTORIES = {"tiny-cogvideox": tiny_cogvideox_pipeline, "tiny-svd": tiny_svd_pipeline}

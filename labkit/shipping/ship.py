@@ -1,0 +1,111 @@
+"""TODO docstring"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from labkit import DATA_DIR
+from labkit.shipping.manifest import add_files, hardware_description
+from labkit.shipping.records import RUN_RECORD, _project_relative, chain_command, run_chain
+
+__all__ = ["ship", "ship_checked", "ship_chain", "main"]
+
+
+def ship(src: Path, dest: Path, command: str, seed, seconds: float, extra: dict | None = None,
+         hardware: str | None = None, ignore: tuple[str, ...] = ()) -> Path:
+    """Move a finished model folder ``src`` to ``dest`` atomically; refuse to overwrite an existing ``dest``.
+
+    When ``dest`` lies inside ``data/``, its files are added to ``data/MANIFEST`` with the provenance, and a
+    ``PROVENANCE.json`` is written beside the weights. ``hardware``: where it ran (default: this machine);
+    ``ignore``: glob patterns of files in ``src`` not to ship.
+    """
+
+    src, dest = Path(src), Path(dest)
+    if dest.exists():
+        raise FileExistsError(f"{dest} exists; refusing to overwrite shipped files (choose another --out)")
+    hardware = hardware or hardware_description()
+    info = {"command": command, "seed": seed, "seconds": round(seconds, 1), "hardware": hardware, **(extra or {})}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore))
+        (tmp / "PROVENANCE.json").write_text(json.dumps(info, indent=2) + "\n")
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if DATA_DIR.resolve() in dest.resolve().parents:
+        add_files(dest, command, seed, seconds, hardware)
+    return dest
+
+
+def ship_checked(out: Path, dest: Path, problem: str, below_bars_ok: bool, command: str, seed, seconds: float,
+                 summary: dict, ignore: tuple[str, ...] = ()) -> int:
+    """A trainer CLI's ``--ship``: :func:`ship` a copy of the run folder ``out`` (less the ``ignore`` glob
+    patterns) to ``dest`` if the issue's bars are met (``problem`` empty) or ``below_bars_ok``
+    (``--ship-below-bars`` with a full evaluation), recording ``bars_met`` / ``bars_problem`` in ``summary``
+    (so in ``PROVENANCE.json``). Returns the exit code: 1, with the reason on stderr, when nothing is shipped."""
+    if problem and not below_bars_ok:
+        print(f"not shipping to {dest}: {problem}", file=sys.stderr)
+        return 1
+    summary["bars_met"], summary["bars_problem"] = not problem, problem
+    if problem:
+        print(f"shipping to {dest} BELOW the bars (--ship-below-bars): {problem}", file=sys.stderr)
+    clean = Path(out).with_name(Path(out).name + "-ship")
+    shutil.rmtree(clean, ignore_errors=True)
+    shutil.copytree(out, clean, ignore=shutil.ignore_patterns(*ignore))
+    ship(clean, dest, command, seed, seconds, summary)
+    return 0
+
+
+def ship_chain(src, dest, extra: dict | None = None, below_bars_ok: bool = False) -> Path:
+    """Ship ``src`` to ``dest`` (:func:`labkit.train.ship`: atomic, never over an existing folder) with the whole
+    chain of runs behind it in ``PROVENANCE.json`` and ``data/MANIFEST``.
+
+    A last run that measured itself against the issue's bars (``bars_problem`` in its record, e.g. ``labkit train
+    t2v ... --eval 84``) is shipped only if it met them, or with ``below_bars_ok`` (as ``--ship-below-bars``);
+    its ``eval``, ``bars_met`` and ``bars_problem`` go into ``PROVENANCE.json`` as the shipped model's verdict."""
+
+    src, dest = Path(src), Path(dest)
+    runs, shipped = run_chain(src)
+    last = runs[-1]
+    verdict = {}
+    if "bars_problem" in last:
+        if last["bars_problem"] and not below_bars_ok:
+            raise ValueError(f"not shipping {src}: its last run missed the bars ({last['bars_problem']}); "
+                             "--below-bars ships it anyway and records that")
+        verdict = {"eval": last.get("eval"), "bars_met": not last["bars_problem"], "bars_problem": last["bars_problem"]}
+    command = chain_command(runs, f"labkit ship {_project_relative(src)} {_project_relative(dest)}"
+                            + (" --below-bars" if below_bars_ok else ""))
+    seeds = ",".join(str(r["seed"]) for r in runs)
+    seconds = sum(float(r["seconds"]) for r in runs)
+    keep = ("command", "seed", "seconds", "hardware", "created", "note")
+    info = {"builds_on_shipped": shipped, "runs": [{k: r[k] for k in keep if k in r} for r in runs], **verdict,
+            **(extra or {})}
+    hardware = sorted({r["hardware"] for r in runs})
+    return ship(src, dest, command, seeds, seconds, info, hardware=" | ".join(hardware),
+                ignore=(RUN_RECORD, "training_state"))  # a t2v/i2v run's resumable state is not shipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``labkit ship SRC DEST``: ship a trained folder and the chain of runs behind it."""
+
+    parser = argparse.ArgumentParser(prog="labkit ship", description=main.__doc__.split(": ", 1)[1])
+    parser.add_argument("src", type=Path, help="a folder written by `labkit train ... --out SRC`")
+    parser.add_argument("dest", type=Path, help="where to ship it, e.g. data/models/NAME (never overwritten)")
+    parser.add_argument("--below-bars", action="store_true",
+                        help="ship even if the last run's evaluation missed the issue's bars (recorded in PROVENANCE)")
+    args = parser.parse_args(argv)
+    try:
+        out = ship_chain(args.src, args.dest, below_bars_ok=args.below_bars)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"labkit ship: {err}", file=sys.stderr)
+        return 1
+    runs = json.loads((out / "PROVENANCE.json").read_text())["runs"]
+    print(f"shipped {args.src} -> {out} ({len(runs)} runs; last: {runs[-1]['command']})")
+    return 0

@@ -1,0 +1,131 @@
+"""TODO docstring"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from labkit import OUTPUTS_DIR
+from labkit.data.orbit import ELEVATION_RANGE, random_object, render_orbit
+from labkit.evaluation.orbit import bars_problem, evaluate
+from labkit.models.orbit_unet import OrbitConfig, _predict, conditioning, flow_pair, new_unet, save_generator
+from labkit.multiview import plucker_rays
+from labkit.shipping.records import write_run_record
+from labkit.shipping.ship import ship_checked
+from labkit.training.loop import TrainConfig, fit
+
+__all__ = ["orbit_batch", "flow_loss", "train", "main"]
+
+
+def _render_sample(rng: np.random.Generator, cfg: OrbitConfig):
+    """One training sample: input view, target orbit (views, cameras) and the input elevation."""
+    obj = random_object(rng)
+    elevation = float(rng.uniform(*ELEVATION_RANGE))
+    az0 = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 360))
+    azimuths = [0.0] + [az0 + 360.0 * k / cfg.num_views for k in range(cfg.num_views)]
+    out = render_orbit(obj, len(azimuths), elevation, cfg.size, azimuths=azimuths)  # input view + orbit at once
+    return out.views[0], out.views[1:], out.cameras[1:], elevation
+
+
+def orbit_batch(step: int, cfg: OrbitConfig) -> dict:
+    """Training batch of step ``step`` (drawn from a generator seeded by ``(seed, step)``, so resumable):
+    ``input (B, 3, H, W)``, ``views (B, F, 3, H, W)``, ``plucker (B, F, 6, H, W)``, ``elevation (B,)`` degrees."""
+    rng = np.random.default_rng([cfg.seed, step])
+    samples = [_render_sample(rng, cfg) for _ in range(cfg.batch)]
+    return {"input": torch.stack([s[0] for s in samples]), "views": torch.stack([s[1] for s in samples]),
+            "plucker": torch.stack([plucker_rays(s[2], cfg.size, cfg.size) for s in samples]),
+            "elevation": torch.tensor([s[3] for s in samples]), "step": step}
+
+
+def _split_views(batch: dict) -> dict:
+    """A batch of ``B`` orbits as ``B * F`` single-view samples (the independent-views mode)."""
+    F = batch["views"].shape[1]
+    return {"input": batch["input"].repeat_interleave(F, 0),
+            "views": rearrange(batch["views"], "b f c h w -> (b f) 1 c h w"),
+            "plucker": rearrange(batch["plucker"], "b f c h w -> (b f) 1 c h w"),
+            "elevation": batch["elevation"].repeat_interleave(F, 0)}
+
+
+def flow_loss(unet, batch: dict, cfg: OrbitConfig) -> torch.Tensor:
+    """Flow-matching loss ``|| v_theta(x_sigma) - (eps - x0) ||^2`` with ``sigma`` drawn logit-normally
+    (SD3's choice, Esser et al. 2024); with probability ``single_prob`` the batch is split into single views."""
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + batch["step"])
+    if torch.rand((), generator=g) < cfg.single_prob:
+        batch = _split_views(batch)
+    x0 = 2 * batch["views"] - 1
+    sigma = torch.sigmoid(torch.randn(x0.shape[0], generator=g))
+    x, target = flow_pair(x0, torch.randn(x0.shape, generator=g), sigma)
+    cond = conditioning(batch["input"], batch["plucker"], batch["elevation"])
+    return torch.nn.functional.mse_loss(_predict(unet, x, sigma, cond), target)
+
+
+def train(cfg: OrbitConfig, out: Path | None = None, progress: bool = True, on_log=None):
+    """Train with :func:`labkit.train.fit` (AdamW, warm-up + cosine, EMA); checkpoints go to ``out``."""
+
+    unet = new_unet(cfg, cfg.seed)
+
+    def batches():
+        step = 0
+        while True:
+            yield orbit_batch(step, cfg)
+            step += 1
+
+    save = (lambda m, step: save_generator(m, cfg, out)) if out else None
+    tc = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, ema_decay=cfg.ema_decay, seed=cfg.seed,
+                     checkpoint_every=cfg.checkpoint_every, progress=progress, log_every=10)
+    return fit(unet, batches(), lambda m, b, step: flow_loss(m, b, cfg), tc, save=save, on_log=on_log)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    d = OrbitConfig()
+    p = argparse.ArgumentParser(prog="labkit train orbit", description=__doc__.splitlines()[0])
+    for name, value in asdict(d).items():
+        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    p.add_argument("--out", type=Path, default=OUTPUTS_DIR / "models" / "tiny-orbit",
+                   help="checkpoint folder (default outputs/models/tiny-orbit; trial runs stay out of data/)")
+    p.add_argument("--eval", type=int, default=0, help="held-out test objects to evaluate after training")
+    p.add_argument("--eval-steps", type=int, default=10, help="sampler steps in the evaluation")
+    p.add_argument("--ship", type=Path, default=None,
+                   help="ship into this data/models/ folder, only if --eval meets the issue's bars")
+    p.add_argument("--ship-below-bars", action="store_true",
+                   help="with --ship and --eval: ship even if the bars are missed, recording which ones in "
+                        "PROVENANCE.json (bars_met false, bars_problem) so every reader can say so")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``labkit train orbit [--steps N --batch B ... --out DIR --eval N --ship DIR --threads T]``."""
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parse(argv)
+    torch.set_num_threads(args.threads)
+    cfg = OrbitConfig(**{k: getattr(args, k) for k in asdict(OrbitConfig())})
+    t0 = time.perf_counter()
+    result = train(cfg, args.out)
+    seconds = time.perf_counter() - t0
+    summary = {"steps": cfg.steps, "train_seconds": round(seconds, 1),
+               "final_loss_mean_last_100": float(np.mean(result.losses[-100:]))}
+    if args.eval:
+        t1 = time.perf_counter()
+        report = evaluate(result.model, cfg, args.eval, args.eval_steps)
+        summary["eval"] = {"num": report["num"], "steps": report["steps"], "table": report["table"],
+                           "paired": report["paired"], "seconds": round(time.perf_counter() - t1, 1)}
+    print(json.dumps(summary, indent=1), flush=True)
+    command = ("labkit train orbit " + " ".join(argv)).strip()
+    if Path(args.out).is_dir():
+
+        write_run_record(args.out, command, cfg.seed, time.perf_counter() - t0)
+    if args.ship:
+        problem = bars_problem(summary["eval"]) if args.eval else "no evaluation (--eval N)"
+        return ship_checked(args.out, args.ship, problem, bool(args.ship_below_bars and args.eval), command,
+                            cfg.seed, time.perf_counter() - t0, summary, ignore=("RUN.json",))
+    return 0
