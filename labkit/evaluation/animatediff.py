@@ -78,7 +78,6 @@ def compare_models(samplers: dict, captions: list[str], seed: int = 0) -> tuple[
     """Run every ``samplers[name](caption, seed) -> clip`` on every caption (seed ``seed + i`` for caption ``i``)
     and average :func:`clip_measures`. Returns ``(means {name: {measure: value}}, clips {name: [clip, ...]})``."""
 
-
     clips = {name: [] for name in samplers}
     for i, caption in enumerate(tqdm(captions, desc="sample", leave=False)):
         for name, sample in samplers.items():

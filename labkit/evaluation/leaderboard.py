@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labkit import DATA_DIR
+from labkit import models
 from labkit.inference.loading import load_pipeline
 from labkit.inference.runs import generate
 from labkit.metrics.adherence import adherence_report
@@ -21,8 +21,10 @@ __all__ = ["shipped_model_names", "ADAPTERS", "leaderboard"]
 
 
 def shipped_model_names(models_dir=None) -> list[str]:
-    """Folders under ``data/models`` (each a shipped model)."""
-    models_dir = Path(models_dir or DATA_DIR / "models")
+    """The shipped models of :data:`labkit.models.REGISTRY`, sorted; or the folders under ``models_dir``."""
+    if models_dir is None:
+        return sorted(models.shipped_names())
+    models_dir = Path(models_dir)
     return sorted(p.name for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if models_dir.exists() else []
 

@@ -199,7 +199,6 @@ def shape_word_in_sampling(pipe, num: int = 8, starts=(200, 600, 999), steps: in
     - ``"square_drawn"``: the share of the "square" samples that the detector calls a square.
     """
 
-
     _check_ddim(pipe)
     squares, circles = _square_twins("test", num, seed, search=84)
     scale = vae_scale(pipe.vae)

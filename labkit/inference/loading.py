@@ -14,9 +14,7 @@ from huggingface_hub import try_to_load_from_cache
 from huggingface_hub.constants import HF_HUB_CACHE
 from transformers import CLIPImageProcessor
 
-from labkit import budgets
-from labkit.models import SHIPPED
-from labkit.models import load as load_shipped
+from labkit import budgets, models
 from labkit.models.text import shapes_tokenizer
 from labkit.models.tiny import RANDOM_WEIGHTS_NOTE, TINY_FACTORIES
 
@@ -101,7 +99,6 @@ def _real_size_random(name: str, device, dtype):
         torch.set_default_dtype(previous)
     scheduler_cfg = budgets.load_config(spec.scheduler)
 
-
     cls_name = json.loads((budgets.CONFIG_DIR / spec.scheduler).read_text())["_class_name"]
     parts["scheduler"] = getattr(diffusers, cls_name).from_config(scheduler_cfg)
     if spec.family == "svd":
@@ -112,6 +109,10 @@ def _real_size_random(name: str, device, dtype):
     pipe = getattr(diffusers, spec.pipeline)(**parts)
     pipe.labkit_note = f"real-size architecture of {spec.hub_id} with RANDOM weights: costs are real, videos are noise"
     return pipe
+
+
+#: The shipped models that are whole diffusers pipelines.
+PIPELINES = [n for n, e in models.REGISTRY.items() if e.kind.endswith("-pipeline")]
 
 
 def load_pipeline(spec: str, device="cpu", dtype="fp32"):
@@ -136,15 +137,11 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
         return pipe
     if spec.startswith("real-size-random:"):
         return _real_size_random(spec.split(":", 1)[1], device, dtype)
-    if spec in SHIPPED:
-        info = SHIPPED[spec]
-        if not (info["folder"] / "model_index.json").exists():
-            raise WeightsNotFound(
-                f"the tiny model {spec!r} has not been shipped in this checkout ({info['folder']} is missing; it "
-                f"comes from {info['issue']}). Train it with `{info['train']}`, or use a random-weight tiny "
-                f"pipeline: 'random:tiny-cogvideox' or 'random:tiny-svd'.")
-
-        pipe = load_shipped(spec).to(device)  # checks every file's sha256 against data/MANIFEST first
+    if spec in PIPELINES:
+        if not models.is_shipped(spec):
+            raise WeightsNotFound(f"{models.missing(spec)}; or use a random-weight tiny pipeline: "
+                                  "'random:tiny-cogvideox' or 'random:tiny-svd'")
+        pipe = models.load(spec).to(device)  # checks every file's sha256 against data/MANIFEST first
         if dtype != torch.float32:
             _quiet_to(pipe, dtype)
         pipe.labkit_note = f"shipped tiny model {spec} (trained on the Shapes world)"
@@ -163,7 +160,7 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
         pipe = _from_folder(folder, device, dtype)
         pipe.labkit_note = f"{spec} from the local Hugging Face cache"
         return pipe
-    raise ValueError(f"expected a hub id (owner/name), a local folder, one of {list(SHIPPED)}, 'random:NAME' or "
+    raise ValueError(f"expected a hub id (owner/name), a local folder, one of {list(PIPELINES)}, 'random:NAME' or "
                      f"'real-size-random:NAME', got {spec!r} (no such folder)")
 
 

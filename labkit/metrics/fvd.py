@@ -172,7 +172,6 @@ def compute_reference_stats(features, num_videos: int = 1024, split: str = "test
                             size: int = 64, seed: int = 0, batch_size: int = 64) -> ReferenceStats:
     """Statistics of ``num_videos`` one-object clips of a Shapes-world split (deterministic for ``seed``)."""
 
-
     world = ShapesWorld(split, length=num_videos, num_frames=num_frames, size=size, two_objects=0.0, seed=seed)
     feats = []
     for start in tqdm(range(0, num_videos, batch_size), desc=f"reference stats ({split})", leave=False):

@@ -38,7 +38,6 @@ def mean_flow_magnitude(video: torch.Tensor) -> float:
     """Mean optical-flow magnitude (pixels per frame) of a clip ``(F, C, H, W)`` in ``[0, 1]``: OpenCV's
     Farneback dense flow between consecutive grey frames, averaged over pixels and frame pairs."""
 
-
     video = check_video(video, allow_batch=False)
     if video.shape[0] < 2:
         raise ValueError(f"expected at least 2 frames to measure motion, got {video.shape[0]}")

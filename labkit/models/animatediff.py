@@ -37,9 +37,9 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 
-from labkit import DATA_DIR
 from labkit.data.shapes import make_clip, vocabulary
 from labkit.inflation import inflate, set_temporal_attention, zero_init_motion_modules
+from labkit.models import folder
 
 __all__ = ["SIZE", "RENDER", "NUM_FRAMES", "MAX_WORDS", "TEXT_DIM", "WORDS", "IMAGE_MODEL_DIR", "MOTION_MODEL_DIR",
            "tokenize", "CaptionEncoder", "new_image_unet", "new_motion_adapter", "ImageDenoiser",
@@ -66,10 +66,10 @@ TEXT_DIM = 32  # encoder_hidden_states width = the UNet's cross_attention_dim
 WORDS = ["<pad>"] + sorted({w for ws in vocabulary().values() for w in ws})
 
 
-IMAGE_MODEL_DIR = DATA_DIR / "models" / "tiny-image-unet"
+IMAGE_MODEL_DIR = folder("tiny-image-unet")
 
 
-MOTION_MODEL_DIR = DATA_DIR / "models" / "tiny-motion-adapter"
+MOTION_MODEL_DIR = folder("tiny-motion-adapter")
 
 
 def tokenize(captions: list[str]) -> torch.Tensor:
@@ -180,7 +180,7 @@ def load_video_model(path=MOTION_MODEL_DIR, image_path=IMAGE_MODEL_DIR, fresh: b
     return model
 
 
-# ------------------------------------------------------------------------------------------------ training
+# ------------------------------------------------------------------------------------------------ inputs
 def downsample(video: torch.Tensor) -> torch.Tensor:
     """Clip(s) ``(..., 3, RENDER, RENDER)`` -> ``(..., 3, SIZE, SIZE)`` by average pooling (anti-aliased)."""
     k = video.shape[-1] // SIZE

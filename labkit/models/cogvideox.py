@@ -5,12 +5,11 @@ Taught in ``04_train_tiny_video_model`` (trained by :mod:`labkit.t2v_train`, mea
 
 The parts are the ones CogVideoX-2b/5b use, at laptop size:
 
-- tokenizer: :func:`labkit.models.shapes_tokenizer` (word level, Shapes-world vocabulary, saved with the pipeline);
+- tokenizer: :func:`labkit.models.text.shapes_tokenizer` (word level, Shapes-world vocabulary, saved with the pipeline);
 - text encoder: ``transformers.T5EncoderModel`` (2 layers, ``text_width`` wide);
 - denoiser: ``diffusers.CogVideoXTransformer3DModel`` (``layers`` blocks, ``width`` wide, ``patch_size`` 2x2
   latent pixels per token as in CogVideoX, or 1);
-- VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``data/models/vae-3d-v4``, ``labkit.vae.COURSE_VAES['3d']``; until then a
-  randomly initialised VAE of the same config, :func:`labkit.vae.tiny_vae_3d`, flagged by :func:`vae_is_shipped`);
+- VAE: the course's causal 3D ``AutoencoderKLCogVideoX`` (``labkit.models.vae.COURSE_VAES['3d']``, notebook 01);
 - scheduler: ``CogVideoXDDIMScheduler`` with CogVideoX-2b's config (v-prediction, zero terminal SNR, trailing
   timesteps), ``snr_shift_scale`` 1 instead of 3 (see :func:`cogvideox_scheduler`).
 
@@ -43,11 +42,12 @@ from diffusers import (
 )
 
 from labkit import DATA_DIR
+from labkit.models import folder
 from labkit.models.text import TEXT_LENGTH, TEXT_WIDTH, new_text_encoder, shapes_tokenizer, tokenize
-from labkit.models.vae import COURSE_VAES, is_shipped, load_vae, tiny_vae_3d
+from labkit.models.vae import COURSE_VAES, load_vae
 from labkit.video import from_pil
 
-__all__ = ["SIZES", "COURSE_VAE_DIR", "vae_is_shipped", "default_vae", "vae_scale", "cogvideox_scheduler",
+__all__ = ["SIZES", "COURSE_VAE_DIR", "default_vae", "vae_scale", "cogvideox_scheduler",
            "vae_spatial_factor", "new_transformer", "components", "build_pipeline", "component_table",
            "check_prompt", "generate", "animate", "text_to_image_to_video", "Denoiser", "new_denoiser",
            "init_from_t2v", "as_pipeline", "save_pipeline", "sample_from"]
@@ -61,24 +61,13 @@ SIZES = {"width": 96, "layers": 4, "text_width": TEXT_WIDTH, "pos_scale": 1.875,
 
 
 #: The course VAE's folder: what the tiny pipelines (and ``labkit train t2v`` without ``--vae``) use.
-COURSE_VAE_DIR = DATA_DIR / "models" / COURSE_VAES["3d"]
+COURSE_VAE_DIR = folder(COURSE_VAES["3d"])
 
 
 # ------------------------------------------------------------------------------------------------ parts
-def vae_is_shipped() -> bool:
-    """True once the course's trained 3D VAE (``labkit.vae.COURSE_VAES['3d']``, notebook 01) exists."""
-
-    return is_shipped(COURSE_VAES["3d"])
-
-
-def default_vae(seed: int = 0):
-    """The shipped 3D VAE, or -- until it is shipped -- a randomly initialised one of the same config.
-
-    A random VAE is enough to test the plumbing, but its decoder cannot show what a denoiser learned: check
-    :func:`vae_is_shipped` before reading anything into decoded videos.
-    """
-
-    return load_vae(COURSE_VAE_DIR) if vae_is_shipped() else tiny_vae_3d(seed=seed)
+def default_vae():
+    """The course's 3D VAE (``COURSE_VAES["3d"]``, trained in notebook 01), float32 on the CPU."""
+    return load_vae(COURSE_VAES["3d"])
 
 
 def vae_scale(vae) -> float:
@@ -151,7 +140,7 @@ def components(kind: str = "t2v", vae=None, seed: int = 0, **sizes) -> dict:
     if unknown:
         raise ValueError(f"unknown size argument(s) {sorted(unknown)}; expected some of {sorted(SIZES)}")
     sizes = {**SIZES, **sizes}
-    vae = vae if vae is not None else default_vae(seed)
+    vae = vae if vae is not None else default_vae()
     tokenizer = shapes_tokenizer()
     return {"tokenizer": tokenizer,
             "text_encoder": new_text_encoder(tokenizer, sizes["text_width"], seed),

@@ -31,7 +31,6 @@ def build_pipeline(seed: int = 0):
     a 2-level UNet of :data:`UNET_CHANNELS`, one layer per block, attention only at the 8x8 latent level and the
     mid block (attention at 16x16 would double a CPU training step)."""
 
-
     pipe = StableVideoDiffusionPipeline(**tiny_svd_components(seed, unet_channels=UNET_CHANNELS, unet_layers=1,
                                                               attention_levels=(1,)))
     pipe.set_progress_bar_config(disable=True)

@@ -31,15 +31,15 @@ from einops import rearrange
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from labkit import DATA_DIR
 from labkit.data.shapes import COLORS, DIRECTIONS, SHAPES, SPEEDS
 from labkit.metrics._checks import as_batch
+from labkit.models import folder as registry_folder
 
 __all__ = ["DEFAULT_PATH", "HEADS", "SWNetConfig", "TemporalBlock", "temporal_difference", "SWNet", "save_swnet",
            "load_swnet", "swnet_frame_embedder", "labels_of", "SWNetFeatures"]
 
 
-DEFAULT_PATH = DATA_DIR / "models" / "swnet"
+DEFAULT_PATH = registry_folder("swnet")
 
 
 #: head name -> class names, in label order.
@@ -163,7 +163,7 @@ def load_swnet(folder=None) -> SWNet:
     folder = Path(folder or DEFAULT_PATH)
     if not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"no SW-Net weights at {folder / 'model.safetensors'}: train them with "
-                                "`labkit train features` (a few minutes on a CPU)")
+                                "`labkit train features`")
     config = json.loads((folder / "config.json").read_text())
     model = SWNet(SWNetConfig(tuple(config["widths"]), config["embed_dim"], config["size"], config["patch"],
                               config["frame_stride"]))

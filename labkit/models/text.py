@@ -26,7 +26,6 @@ def shapes_tokenizer(max_length: int = TEXT_LENGTH):
     ``max_length``. Lower-cases and splits on whitespace and punctuation, appends ``</s>`` like T5.
     """
 
-
     words = sorted({w for group in vocabulary().values() for w in group})
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))

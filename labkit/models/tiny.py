@@ -14,7 +14,7 @@ runs in seconds. Their ``pipe.labkit_note`` says so, and every notebook cell tha
   causal 3D VAE + ``CogVideoXDDIMScheduler``;
 - :func:`tiny_svd_components` / :func:`tiny_svd_pipeline` -- spatio-temporal UNet + temporal-decoder VAE +
   CLIP vision encoder + ``CLIPImageProcessor`` + ``EulerDiscreteScheduler`` (the SVD-XT scheduler config);
-- :data:`SHIPPED` -- the registry of trained tiny models in ``data/models/``.
+- :func:`load_pipeline_folder` -- a saved pipeline folder (the shipped ``tiny-t2v``, ``tiny-i2v``, ``tiny-svd``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from diffusers import (
     CogVideoXDDIMScheduler,
     CogVideoXPipeline,
     CogVideoXTransformer3DModel,
+    DiffusionPipeline,
     EulerDiscreteScheduler,
     StableVideoDiffusionPipeline,
     UNetSpatioTemporalConditionModel,
@@ -41,7 +42,7 @@ from transformers import (
 from labkit.models.text import TEXT_LENGTH, shapes_tokenizer
 
 __all__ = ["RANDOM_WEIGHTS_NOTE", "tiny_cogvideox_components", "tiny_svd_components", "tiny_cogvideox_pipeline",
-           "tiny_svd_pipeline", "TINY_FACTORIES"]
+           "tiny_svd_pipeline", "TINY_FACTORIES", "load_pipeline_folder"]
 
 
 RANDOM_WEIGHTS_NOTE = ("random weights (an untrained tiny pipeline built by labkit.models): its videos are noise, "
@@ -144,3 +145,10 @@ def tiny_svd_pipeline(seed: int = 0, **sizes):
 
 #: ``real-size-random:NAME`` and ``random:NAME`` specs of :func:`labkit.inference.load_pipeline`.
 TINY_FACTORIES = {"tiny-cogvideox": tiny_cogvideox_pipeline, "tiny-svd": tiny_svd_pipeline}
+
+
+def load_pipeline_folder(path) -> DiffusionPipeline:
+    """A diffusers pipeline folder (``model_index.json``) loaded float32 on the CPU, progress bars off."""
+    pipe = DiffusionPipeline.from_pretrained(path, dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -30,12 +30,12 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderKLCogVideoX, AutoencoderKLTemporalDecoder
 from einops import rearrange
 
-from labkit import DATA_DIR
 from labkit.compression import vae_geometry
+from labkit.models import REGISTRY, folder, is_shipped, missing
 from labkit.video import check_video
 
 __all__ = ["encode_posterior", "TILING_TOLERANCE", "TILING_MEAN_TOLERANCE", "COURSE_VAES", "SHAPE_CODE_VAE",
-           "tiny_vae_2d", "tiny_vae_3d", "load_vae", "is_shipped", "is_3d", "check_vae_video",
+           "tiny_vae_2d", "tiny_vae_3d", "load_vae", "is_3d", "check_vae_video",
            "round_trip_step", "pad_frames", "check_latents", "to_vae_layout", "from_vae_layout",
            "encode", "decode", "reconstruct"]
 
@@ -62,14 +62,7 @@ TILING_MEAN_TOLERANCE = 0.05
 _BLOCKS = (16, 32, 32, 32)
 
 
-#: The shipped VAEs the course uses (``data/models/NAME``). ``vae-3d`` (700 steps of random crops) is kept as
-#: shipped; ``vae-3d-v2`` (2000 image steps, then clips on object-centred crops and whole clips, posterior std
-#: fixed to 1e-4 so that ``latent_dist.sample()`` equals the mean) replaced it; ``vae-3d-v3`` is ``vae-3d-v2``
-#: with its latent channels standardised (:func:`labkit.vae_train.standardize_latents`: zero mean, unit std per
-#: channel, folded into the weights; reconstructions unchanged to ~57 dB); ``vae-3d-v4`` -- the one notebooks
-#: 01 and 04 use -- has 3 resnets per decoder block (``--layers-per-block 2``), the v2 recipe, 700 more
-#: whole-clip steps and standardised latents (30.1 dB / SSIM 0.963 on the held-out clips, v3 28.2 / 0.947).
-#: See ``data/MANIFEST``.
+#: The shipped VAEs the course's lessons use (names in :data:`labkit.models.REGISTRY`).
 COURSE_VAES = {"2d": "vae-2d", "3d": "vae-3d-v4"}
 
 
@@ -111,27 +104,23 @@ def tiny_vae_3d(latent_channels: int = 16, block_out_channels=_BLOCKS, seed: int
 
 
 def load_vae(name_or_path=COURSE_VAES["3d"]):
-    """Load a shipped VAE (``"vae-2d"``, ``"vae-3d-v4"``, ...) or any diffusers VAE folder, float32 on the CPU."""
-
-
-
+    """Load a shipped VAE by name (``"vae-2d"``, ``"vae-3d-v4"``, ...: see :data:`labkit.models.REGISTRY`) or any
+    diffusers VAE folder, float32 on the CPU. A registered name whose folder is missing is an error saying how to
+    get it back."""
     path = Path(name_or_path)
-    if not path.exists() and (DATA_DIR / "models" / str(name_or_path)).exists():
-        path = DATA_DIR / "models" / str(name_or_path)
+    if isinstance(name_or_path, str) and name_or_path in REGISTRY:
+        if not is_shipped(name_or_path):
+            raise missing(name_or_path)
+        path = folder(name_or_path)
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"expected a shipped VAE name ('vae-2d', 'vae-3d-v4') or a diffusers VAE folder, got {str(name_or_path)!r} "
-                                "(train one with `labkit train vae --kind 3d`)")
+        vaes = [n for n, e in REGISTRY.items() if e.kind.startswith("vae")]
+        raise FileNotFoundError(f"expected a shipped VAE name {vaes} or a diffusers VAE folder with config.json, "
+                                f"got {str(name_or_path)!r}")
     classes = {c.__name__: c for c in (AutoencoderKL, AutoencoderKLCogVideoX, AutoencoderKLTemporalDecoder)}
     name = json.loads((path / "config.json").read_text()).get("_class_name")
     if name not in classes:
         raise ValueError(f"expected a VAE config of class {sorted(classes)}, got {name!r} in {path}")
     return classes[name].from_pretrained(path, dtype=torch.float32, use_safetensors=True).eval()
-
-
-def is_shipped(name: str) -> bool:
-    """True when the VAE ``name`` (e.g. :data:`SHAPE_CODE_VAE`) is in ``data/models/``."""
-
-    return (DATA_DIR / "models" / name / "config.json").exists()
 
 
 def is_3d(vae) -> bool:

@@ -120,7 +120,6 @@ def _args(argv, defaults: dict, name: str):
 
 def _finish(save, args, name: str, seconds: float, extra: dict) -> Path:
 
-
     out = args.out or OUTPUTS_DIR / "models" / name
     command = f"labkit train {name} " + " ".join(getattr(args, "_argv", []))
     tmp = Path(tempfile.mkdtemp(prefix=f"{Path(out).name}-"))

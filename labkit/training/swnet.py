@@ -79,8 +79,6 @@ def main(argv: list[str] | None = None) -> int:
 def ship_reference_stats(model, command: str, name: str = "swnet_test", num_videos: int = 1024) -> Path:
     """Compute SW-Net statistics of the test split and ship them to ``data/stats/NAME`` (recorded in MANIFEST)."""
 
-
-
     t0 = time.perf_counter()
     stats = compute_reference_stats(SWNetFeatures(model), num_videos=num_videos)
     tmp = Path(tempfile.mkdtemp(prefix="swnet-stats-"))

@@ -376,7 +376,6 @@ def _val_monitor(model, every: int = 100, frames: int = 17):
     """An ``on_log`` callback printing the PSNR of 2 validation clips (their first ``frames`` frames) every
     ``every`` steps (progress only)."""
 
-
     video = torch.stack([ShapesWorld("val", length=2, two_objects=0.5)[i].video[:frames] for i in range(2)])
 
     def on_log(step: int, losses: list[float]) -> None:
@@ -453,7 +452,6 @@ def main(argv: list[str] | None = None) -> int:
         ship(stage, out, command, args.seed, seconds, extra=extra)
         shutil.rmtree(stage, ignore_errors=True)  # ship copied it
     else:
-
 
         shutil.rmtree(out, ignore_errors=True)
         stage.rename(out)

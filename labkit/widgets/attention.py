@@ -92,7 +92,6 @@ def query_attention_html(maps: torch.Tensor, video: torch.Tensor, frame: int, y:
 
     matplotlib.use("Agg", force=False)
 
-
     weights = query_frame_attention(maps, frame, y, x)
     num_frames, scale = video.shape[0], video.shape[-1] / maps.shape[-1]
     fig, axes = plt.subplots(2, num_frames, figsize=(1.1 * num_frames, 2.4),

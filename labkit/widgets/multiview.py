@@ -59,7 +59,6 @@ def render_reprojection(orbit, i: int, j: int) -> str:
 def reprojection_panel(orbit):
     """Two sliders (source view, target view) -> warp, mask, error and PSNR."""
 
-
     n = orbit.views.shape[0]
     controls = {"i": w.IntSlider(value=0, min=0, max=n - 1, description="from view"),
                 "j": w.IntSlider(value=1, min=0, max=n - 1, description="to view")}
@@ -82,7 +81,6 @@ def render_generator(unet, obj, values: dict, num_views: int = 8, size: int = 32
 
 def generator_panel(unet, obj, note: str = "", steps: int = 10, num_views: int = 8, size: int = 32):
     """Elevation and azimuth sliders (plus sampler steps and seed) on the orbit generator for one object."""
-
 
     controls = {"elevation": w.FloatSlider(value=20.0, min=5.0, max=35.0, step=5.0, description="elevation"),
                 "azimuth": w.FloatSlider(value=0.0, min=0.0, max=45.0, step=5.0, description="azimuth"),

@@ -111,7 +111,6 @@ def schedule_explorer(name: str = "scaled_linear", num_train_timesteps: int = 10
     and ``.plot`` (the :class:`ScheduleCurvesPlot`).
     """
 
-
     plot = ScheduleCurvesPlot(num_train_timesteps)
     timings: list[tuple[float, float]] = []
     controls = {
@@ -159,7 +158,6 @@ def noise_correlation_explorer(alpha: float = 1.0, kind: str = "mixed", num_fram
     """Alpha slider and kind dropdown -> a noise clip's frames and its frame-correlation matrix (theory and
     measured), with the largest gap between them in standard errors. Built on
     :func:`labkit.widgets.control_panel` (``.controls``, ``.view``)."""
-
 
     controls = {
         "alpha": w.FloatSlider(value=alpha, min=0.0, max=4.0, step=0.1, description="alpha"),

@@ -40,7 +40,6 @@ def t2v_panel(pipe, note: str = "", steps: int = 25, guidance: float = 4.0):
     ``note`` is shown above every video (e.g. which model it is and how long it was trained).
     """
 
-
     controls = {
         "color": w.Dropdown(options=list(COLORS), value="red", description="colour"),
         "shape": w.Dropdown(options=list(SHAPES), value="circle", description="shape"),
