@@ -1,14 +1,15 @@
 """labkit: the helper package of Video Diffusion Lab.
 
-Each module owns one idea of the course and says which notebook teaches it:
+The ideas a lesson teaches are flat modules here, each saying which notebook teaches it: :mod:`.video` (the
+``(F, C, H, W)`` convention in [0, 1], 00), :mod:`.compression` (00, 01), :mod:`.attention` and
+:mod:`.attention_maps` (02), :mod:`.inflation` (02), :mod:`.schedules` and :mod:`.noise` (03), :mod:`.budgets`
+and :mod:`.profiling` (05), :mod:`.multiview` (06). The machinery lives in packages named after their role:
+:mod:`.data` (the procedural worlds), :mod:`.models` (tiny models from real diffusers classes, and the registry of
+``data/models``), :mod:`.training`, :mod:`.evaluation`, :mod:`.metrics`, :mod:`.inference`, :mod:`.shipping`,
+:mod:`.widgets` and :mod:`.course` (the ``labkit`` command, the runner, notebook tools and records). Nothing
+imports upward; ``docs/architecture.md`` gives the layers and one line per module.
 
-- ``labkit.video``   the video tensor convention, conversions, saving and inline display (00_tour)
-- ``labkit.data``    the procedural Shapes world of captioned clips (00_tour)
-- ``labkit.runner``  executes the notebooks with papermill and writes the report (README)
-- ``labkit.record``  how a notebook reports its key numbers and videos to the runner
-- ``labkit.manifest`` sha256 and provenance of everything shipped in ``data/``
-
-Heavy imports (torch, diffusers) happen inside the modules, so ``import labkit`` stays cheap.
+This file only defines the project paths, so ``import labkit`` stays cheap.
 """
 
 from pathlib import Path

@@ -1,4 +1,15 @@
-"""TODO docstring"""
+"""Inflating an image model into a video model, the AnimateDiff way, with diffusers' own classes.
+
+Taught in ``02_temporal_attention``.
+
+:func:`inflate` turns a per-frame ``UNet2DConditionModel`` into a ``UNetMotionModel`` with
+``UNetMotionModel.from_unet2d(unet, adapter)``, inserting a ``MotionAdapter``'s temporal attention layers (Guo et al.
+2023, "AnimateDiff") after the spatial ones and, by default, freezing every weight but the motion modules.
+:func:`zero_init_motion_modules` zeroes each motion module's output projection, as the AnimateDiff reference code
+does, so the fresh video model reproduces the image model frame by frame. The motion modules attend over frames on
+``((B*H*W), F, C)``; :class:`CausalTemporalAttnProcessor` masks that attention so a frame sees only itself and
+earlier frames, and :func:`set_temporal_attention` switches a model between causal and bidirectional.
+"""
 
 from __future__ import annotations
 

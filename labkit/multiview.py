@@ -1,4 +1,4 @@
-"""Cameras, Plücker rays, reprojection with depth, and multi-view consistency metrics.
+"""Cameras, Plücker rays, reprojection with depth, and the perspective-warp baseline.
 
 Taught in ``06_multiview_generation``.
 
@@ -19,7 +19,9 @@ origin (``o`` the camera centre), which does not depend on where along the ray `
 **Reprojection** (:func:`reproject`) lifts every pixel of view ``i`` to 3D with its depth, projects it into camera
 ``j`` and splats it to the nearest pixel there with a z-buffer (the nearest point wins), i.e. forward warping.
 Pixels of ``j`` that receive no point -- occluded in ``i``, outside its frame, background, or holes where ``j``
-magnifies the surface -- are outside the returned visibility mask.
+magnifies the surface -- are outside the returned visibility mask. :func:`reprojection_error` scores how well a set
+of views agrees with a known geometry; :func:`perspective_warp` is the no-generation baseline (the input view as a
+flat card facing its camera). The scores of a generated orbit are in :mod:`labkit.metrics.multiview`.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ Taught in ``03_noise_schedules`` (the schedules themselves are in :mod:`labkit.s
   tests are the reference.
 - :func:`freq_filter` / :func:`freq_mix` / :func:`freeinit_reinit` follow Wu et al. 2023, "FreeInit: Bridging
   Initialization Gap in Video Diffusion Models", and match diffusers' ``FreeInitMixin`` (checked in the tests).
-- :func:`denoise` and :func:`freeinit_sample` are the sampling loops the model experiments of notebook 03 call;
-  until the tiny text-to-video model exists they are tested with small denoisers only.
+- :func:`denoise` and :func:`freeinit_sample` are the sampling loops of the notebook's model experiments (with the
+  shipped ``tiny-t2v``; the tests drive them with small denoisers of known answer); :func:`compare_initial_noise`
+  and :func:`steps_vs_quality` measure the videos, and :func:`cogvideox_video` runs a ``CogVideoXPipeline`` from
+  given initial noise.
 
 Layout: noise tensors use the course convention, frames on axis ``-4`` (``(F, C, H, W)`` or ``(B, F, C, H, W)``);
 pass ``frame_dim`` for another layout (diffusers' AnimateDiff latents ``(B, C, F, H, W)`` have ``frame_dim=-3``).
@@ -238,8 +240,8 @@ def freeinit_sample(sample_fn: Callable[[torch.Tensor], torch.Tensor], initial_n
 
 def frame_flicker(video: torch.Tensor) -> float:
     """Mean absolute change between consecutive frames of a clip ``(F, C, H, W)`` (or any tensor with frames
-    on axis -4): a simple flicker proxy, in the clip's units (0 for a still clip). Stand-in until
-    ``labkit.metrics`` provides the course flicker metric."""
+    on axis -4): a simple flicker proxy, in the clip's units (0 for a still clip); the same quantity as
+    :func:`labkit.metrics.flicker`, for any frame layout."""
     if video.ndim < 4 or video.shape[-4] < 2:
         raise ValueError(f"expected a clip (F, C, H, W) with F >= 2, got shape {tuple(video.shape)}")
     return float((video.diff(dim=-4)).abs().mean())

@@ -1,4 +1,20 @@
-"""TODO docstring"""
+"""Peak memory on the CPU: the one home of memory measurement in the kit.
+
+Taught in ``05_svd_cogvideox_inference`` (memory plans measured against the planner); also measures the decode cost
+of ``01_latent_compression`` and the attention cost of ``02_temporal_attention``.
+
+The CPU allocator has no peak counter like CUDA's ``torch.cuda.max_memory_allocated``; three measures stand in:
+
+- :class:`PeakTensorMemory`: a ``TorchDispatchMode`` counting the bytes of live tensors created inside a ``with``
+  block (views and in-place results share a storage and count once); ``.peak``, in bytes, is the *extra* memory a
+  computation needs, weights and inputs excluded;
+- :func:`peak_allocated_cpu`: the peak of live tensor bytes during ``fn()`` from ``torch.profiler``'s memory events
+  (``profile_memory=True``), deterministic for a deterministic ``fn``: what :mod:`labkit.budgets`' planner is checked
+  against;
+- :class:`PeakRSS`: the process's anonymous resident memory (Linux ``RssAnon``) sampled by a thread, after asking
+  glibc to return freed memory: what the operating system sees, allocator arenas and thread stacks included, so
+  noisier than the tensor measures.
+"""
 
 from __future__ import annotations
 

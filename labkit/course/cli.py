@@ -1,4 +1,7 @@
-"""The ``labkit`` command: ``run``, ``sweep``, ``train``, ``doctor`` and ``bench``.
+"""The ``labkit`` command: ``run``, ``sweep``, ``train``, ``ship``, ``doctor`` and ``bench``.
+
+The course's one entry point (README); ``train`` hands over to the trainer shell (:mod:`labkit.training.cli`) and
+``ship`` to :mod:`labkit.shipping.ship`.
 
 ``labkit run [--smoke] [NOTEBOOK...] [-p NAME VALUE]...``  execute the course (README: ``make course``)
 ``labkit sweep NOTEBOOK -p NAME V1,V2,... [--smoke]``       one run per combination, records as a CSV table
@@ -21,6 +24,7 @@ import sys
 from pathlib import Path
 
 from labkit import DATA_DIR, OUTPUTS_DIR, PROJECT_ROOT, __version__
+from labkit.shipping.manifest import verify
 
 __all__ = ["cmd_run", "cmd_sweep", "cmd_train", "cmd_doctor", "cmd_bench", "build_parser", "main"]
 
@@ -30,7 +34,7 @@ def _parse_pairs(pairs) -> dict:
 
 
 def cmd_run(args) -> int:
-    from labkit.course.runner import format_summary, run_course
+    from labkit.course.runner import format_summary, run_course  # lazy: papermill loads only to run
 
     try:
         results = run_course(args.notebooks, _parse_pairs(args.parameter), smoke=args.smoke,
@@ -49,7 +53,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from labkit.course.runner import find_notebooks, resolve_parameters, run_notebook
+    from labkit.course.runner import find_notebooks, resolve_parameters, run_notebook  # lazy: papermill
 
     grid = {name: [v for v in values.split(",")] for name, values in (args.parameter or [])}
     if not grid:
@@ -82,12 +86,20 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from labkit.training.cli import TRAINERS, run_trainer
+    # lazy: the trainer shell stays out of the start-up of `labkit run`
+    from labkit.training import cli as trainers  # lazy: see above
 
     if args.kind in (None, "list"):
-        print("labkit train KIND [ARGS...], KIND one of:\n  " + "\n  ".join(TRAINERS))
+        rows = "\n".join(f"  {kind:<15} -> {makes:<30} {notebook}" for kind, makes, notebook in trainers.trainer_table())
+        print(f"labkit train KIND [ARGS...] (--help for a kind's flags); KIND -> the shipped model it makes:\n{rows}")
         return 0
-    return run_trainer(args.kind, args.rest)
+    return trainers.main(args.kind, args.rest)
+
+
+def cmd_ship(args) -> int:
+    from labkit.shipping import ship  # lazy: ship imports the registry's manifest checks only when shipping
+
+    return ship.main(args.rest)
 
 
 def _doctor_lines() -> list[tuple[str, str]]:
@@ -113,15 +125,13 @@ def _doctor_lines() -> list[tuple[str, str]]:
     lines.append(("memory", f"{mem.available / 2**30:.1f} GiB free of {mem.total / 2**30:.1f} GiB"))
     disk = shutil.disk_usage(PROJECT_ROOT)
     lines.append(("disk", f"{disk.free / 2**30:.1f} GiB free at {PROJECT_ROOT}"))
-    from labkit.video import ffmpeg_available
+    from labkit.video import ffmpeg_available  # lazy: torch loads only for doctor
 
     lines.append(("ffmpeg", "yes (mp4 videos)" if ffmpeg_available() else "no: videos fall back to gif"))
     return lines
 
 
 def _model_status() -> tuple[list[tuple[str, str]], bool]:
-    from labkit.shipping.manifest import verify
-
     status = verify()
     if not status:
         return [("shipped files", f"none listed in {DATA_DIR / 'MANIFEST'}")], True
@@ -202,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     ship = sub.add_parser("ship", help="ship a trained folder and the chain of runs behind it into data/",
                           add_help=False)
     ship.add_argument("rest", nargs=argparse.REMAINDER)
-    ship.set_defaults(func=lambda args: __import__("labkit.provenance", fromlist=["main"]).main(args.rest))
+    ship.set_defaults(func=cmd_ship)
 
     bench = sub.add_parser("bench", help="run benchmark scripts from benchmarks/")
     bench.add_argument("names", nargs="*")

@@ -1,6 +1,6 @@
 """How a notebook reports its key numbers and videos to the course report.
 
-Used by every notebook; read by :mod:`labkit.runner`, which sets two environment variables for the kernel:
+Used by every notebook; read by :mod:`labkit.course.runner`, which sets two environment variables for the kernel:
 
 - ``LABKIT_OUTPUT_DIR``: the folder for this notebook's artifacts (videos, plots) under ``outputs/``;
 - ``LABKIT_RECORD_FILE``: a JSON-lines file collecting ``record(...)`` calls.

@@ -1,4 +1,15 @@
-"""TODO docstring"""
+"""The knob world of the tiny SVD: one Shapes-world object drifting right at the speed the knobs set.
+
+Taught in ``05_svd_cogvideox_inference`` (the micro-conditioning sweep); :mod:`labkit.training.svd` trains on it and
+:mod:`labkit.evaluation.svd` measures against it.
+
+The world runs at :data:`WORLD_FPS` frames per second. ``motion_bucket_id`` (0-255) sets the speed, linear from 0
+(static) to :data:`MAX_SPEED` pixels per world frame at 255, and a clip at ``fps`` keeps every ``WORLD_FPS / fps``-th
+world frame. So an object moves ``MAX_SPEED * motion_bucket_id / 255 * WORLD_FPS / fps`` pixels per *video* frame
+(:func:`expected_motion`): more bucket, more motion; more fps, less motion per frame. The direction is always
+right, so the first frame says everything but the speed. :func:`knob_clip` renders a clip ``(F, 3, 32, 32)`` in
+[0, 1] (8 frames by default) with the Shapes world's renderer.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,15 @@
-"""TODO docstring"""
+"""Measuring the inflated models: is a generated clip one coherent object over time?
+
+Taught in ``02_temporal_attention`` (the per-frame image model vs the inflated video model vs causal streaming).
+
+:func:`foreground_tracks` splits each frame of a clip ``(F, 3, H, W)`` in [0, 1] into background (the frame's median
+colour) and foreground: area (px), centroid (x, y in px) and colour per frame. :func:`clip_measures` turns that into
+temporal-consistency measures, lower meaning more coherent: ``flicker`` and ``warping_error`` from
+:mod:`labkit.metrics`, plus colour drift, position jitter (px from a straight line: Shapes-world objects move in
+straight lines) and area change. :func:`per_frame_error` shows error accumulating over the frame index;
+:func:`compare_models` runs several samplers on the captions of :func:`heldout_captions` (colour-shape-direction
+combinations never trained on) and averages the measures.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,13 @@
-"""TODO docstring"""
+"""The leaderboard: every shipped model measured on the same held-out clips, beside two labelled baselines.
+
+Taught in ``07_metric_evaluation``.
+
+:func:`leaderboard` gets videos out of each model in :data:`labkit.models.REGISTRY` that has an adapter in
+:data:`ADAPTERS` (a VAE's reconstructions of the real clips, tiny-t2v's samples of their captions) and scores them
+with FVD-SW against the reference statistics, prompt adherence and the per-clip metrics of
+:func:`labkit.metrics.bias.clip_metrics`; the real clips themselves and a frozen first frame are the baselines.
+A model without an adapter, or whose evaluation fails, gets a row that says so instead of numbers.
+"""
 
 from __future__ import annotations
 

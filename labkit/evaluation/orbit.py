@@ -1,4 +1,15 @@
-"""TODO docstring"""
+"""Measuring the orbit generator against the lesson's bars: joint vs independent views on held-out objects.
+
+Taught in ``06_multiview_generation``.
+
+:func:`evaluate` generates the orbits of held-out ``OrbitWorld("test")`` objects jointly (input view held, and not
+held: :data:`NOT_HELD`) and one view at a time, and scores each with
+:func:`labkit.metrics.multiview.consistency_report` (novel-view PSNR in dB and SSIM against the rendered views,
+reprojection error with the true depth, warping error), beside the input view perspective-warped (no generation)
+and the ground truth (the floor of the reprojection and warping errors). :func:`paired_difference` compares joint
+and independent object by object (mean, standard error, how many objects joint wins); :func:`bars_problem` says
+which of :data:`BARS` an evaluation misses.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +26,8 @@ from labkit.multiview import perspective_warp
 __all__ = ["NOT_HELD", "evaluate", "paired_difference", "BARS", "bars_problem"]
 
 
-#: The evaluation row of joint generation without :func:`generate`'s ``hold_input`` (records made before it
-#: existed call that row ``joint``).
+#: The evaluation row of joint generation without :func:`generate`'s ``hold_input``. The shipped tiny-orbit's
+#: ``PROVENANCE.json`` calls this row ``joint``: its shipping run sampled without holding the input.
 NOT_HELD = "joint, input not held"
 
 
@@ -71,7 +82,7 @@ def paired_difference(joint: list[float], independent: list[float], higher_is_be
     return {"mean": float(diff.mean()), "stderr": stderr, "joint_better": better, "num": len(diff)}
 
 
-#: The issue's bars on held-out objects.
+#: The lesson's bars on held-out objects (shipping checks them).
 BARS = {"joint_novel_psnr": 20.0, "psnr_margin": 1.0, "reprojection_ratio": 0.8}
 
 

@@ -1,4 +1,13 @@
-"""TODO docstring"""
+"""Measuring the tiny SVD: does more ``motion_bucket_id`` give more motion?
+
+Taught in ``05_svd_cogvideox_inference`` (the micro-conditioning sweep).
+
+:func:`motion_vs_bucket` generates from held-out knob-world first frames (:func:`held_out_images`, seeds no training
+batch uses) at each ``motion_bucket_id`` with the same seed and measures the motion (mean Farneback flow, px per
+frame, through :func:`labkit.inference.runs.sweep_knob`), beside the knob world's true motion
+(:func:`labkit.data.knob.expected_motion`). The lesson's bar is that measured motion rises with the bucket
+(:func:`is_monotone`).
+"""
 
 from __future__ import annotations
 

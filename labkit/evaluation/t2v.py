@@ -1,19 +1,19 @@
 
-"""Measuring the tiny text-to-video / image-to-video model of :mod:`labkit.t2v`: held-out adherence and the
-square-vs-circle probes.
+"""Measuring the tiny text-to-video / image-to-video model of :mod:`labkit.models.cogvideox`: held-out adherence
+and the square-vs-circle probes.
 
 Taught in ``04_train_tiny_video_model`` (sections 7-8 and "Does the model listen to the word 'square'?").
 
-- **held-out evaluation** (the issue's bars): :func:`evaluate_t2v` (colour, shape, direction and speed read back
-  from the pixels by :func:`labkit.metrics.prompt_adherence` on every colour x shape x direction combination,
-  seeds never trained on), :func:`evaluate_i2v` (first-frame PSNR, object kept in every frame),
-  :func:`vae_ceiling` (the same on the VAE's own reconstructions: what no denoiser can beat) and
-  :func:`guidance_sweep`;
+- **held-out evaluation** (the lesson's bars, :data:`BARS` and :func:`bars_problem`): :func:`evaluate_t2v`
+  (colour, shape, direction and speed read back from the pixels by :func:`labkit.metrics.prompt_adherence` on every
+  colour x shape x direction combination, seeds never trained on), :func:`evaluate_i2v` (first-frame PSNR, object
+  kept in every frame), :func:`vae_ceiling` (the same on the VAE's own reconstructions: what no denoiser can beat)
+  and :func:`guidance_sweep`;
 - **why squares come out round**: :func:`shape_code_consistency` (is the VAE's square-minus-circle code one
   pattern wherever the object sits?), :func:`shape_word_effect` (in one prediction, how much of that code the model
   takes from the noisy input and from the word) and :func:`shape_word_in_sampling` (the same for whole samples,
-  with the fill ratios the decoder draws), with :func:`sample_from`, the pipeline's own DDIM sampler started
-  from clean latents (SDEdit; also what :func:`labkit.t2v_train.finetune_decoder` trains on).
+  with the fill ratios the decoder draws), with :func:`labkit.models.cogvideox.sample_from`, the pipeline's own
+  DDIM sampler started from clean latents (SDEdit; also what :func:`labkit.training.t2v.finetune_decoder` trains on).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ __all__ = ["BARS", "bars_problem", "evaluate_t2v", "vae_ceiling", "evaluate_i2v"
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-#: The issue's bars for shipping (held-out evaluation of all 84 colour x shape x direction combinations).
+#: The lesson's bars for shipping (held-out evaluation of all 84 colour x shape x direction combinations).
 BARS = {"t2v": {"bar": 0.9}, "i2v": {"psnr_ok": 0.9, "kept": 0.9}}
 
 
@@ -71,7 +71,7 @@ def evaluate_t2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4
                  progress: bool = True) -> dict:
     """Prompt adherence on ``num`` held-out test captions (``ShapesWorld("test")``: every colour x shape x
     direction in turn -- fewer than 84 are spread over them -- seeds no training clip uses). ``"bar"``: fraction of clips with one object of the right
-    colour, shape and direction (the issue's bar, speed not included); the rest is ``adherence_report``."""
+    colour, shape and direction (the lesson's bar, speed not included); the rest is ``adherence_report``."""
 
     world = ShapesWorld("test", length=max(num, 84), seed=seed)
     captions = [world.caption(i) for i in _spread(num)]
@@ -101,7 +101,7 @@ def vae_ceiling(vae, num: int = 84, seed: int = 0, progress: bool = True) -> dic
 def evaluate_i2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4.0, seed: int = 0,
                  progress: bool = True) -> dict:
     """Image-to-video on ``num`` held-out test clips: PSNR (dB) of the generated first frame vs the input frame,
-    and whether the object keeps its colour and shape and is seen in every frame (the issue's bars)."""
+    and whether the object keeps its colour and shape and is seen in every frame (the lesson's bars)."""
 
     world = ShapesWorld("test", length=max(num, 84), seed=seed)
     psnrs, kept = [], []
@@ -241,7 +241,7 @@ def shape_code_consistency(vae, num: int = 64, seed: int = 0, window: int = 3) -
     latents - circle latents in the ``window`` x ``window`` latent pixels around the object's centre (odd; 3
     covers 24 pixels of an 8x VAE), aligned on the latent pixel that holds the centre. ``"rms"``: the typical
     size of ``d``; ``"consistent_share"``: the energy of the mean ``d`` over all pairs as a fraction of
-    ``rms^2`` (1 - :func:`labkit.vae_train.code_consistency_loss` with ``parts=("window",)``) -- 1 if the VAE codes
+    ``rms^2`` (1 - :func:`labkit.evaluation.vae.code_consistency_loss` with ``parts=("window",)``) -- 1 if the VAE codes
     "square" the same at every sub-pixel offset, ~0 if the code changes with the offset (then a denoiser must know
     where the object sits, to a fraction of a latent pixel, before the word can tell it what to draw);
     ``"pairs"``: the pairs used (objects whose window fits in the latent frame).

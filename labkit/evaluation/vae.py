@@ -1,12 +1,18 @@
-"""Measuring VAEs: reconstruction quality, temporal flicker, decode cost, and pictures of the latent.
+"""Measuring VAEs: reconstruction quality, temporal flicker, decode cost, pictures of the latent, shape code.
 
-Taught in ``01_latent_compression``.
+Taught in ``01_latent_compression`` (the shape-code measure in ``04_train_tiny_video_model``).
 
-- :func:`reconstruction_report`: PSNR and SSIM (``labkit.metrics.quality``, torchmetrics) and flicker of each
-  VAE's reconstruction of held-out Shapes-world clips (``ShapesWorld("test")``: seeds no training run uses).
-- :func:`measure_decode`: wall time and peak tensor memory of one decode on the CPU, for full / chunked /
-  sliced / tiled decoding. Peak memory is counted by :class:`PeakTensorMemory`, which watches every tensor
-  the ATen dispatcher creates (the CPU allocator has no peak counter like ``torch.cuda.max_memory_allocated``).
+- :func:`reconstruction_report`: PSNR (dB) and SSIM (``labkit.metrics.quality``, torchmetrics), flicker and
+  :func:`temporal_error` of each VAE's reconstruction of held-out Shapes-world clips (:func:`heldout_clips`,
+  ``ShapesWorld("test")``: seeds no training run uses); :func:`error_video` and :func:`latent_grid` picture the
+  error and the latent channels; :func:`reconstruction_view` is what the lesson's widget shows.
+- :func:`measure_decode` and :func:`decode_cost_table`: wall time (s) and peak tensor memory (bytes) of one decode
+  on the CPU, for full / chunked / sliced / tiled decoding (:data:`DECODE_MODES`). Peak memory is counted by
+  :class:`labkit.profiling.PeakTensorMemory`, which watches every tensor the ATen dispatcher creates (the CPU
+  allocator has no peak counter like ``torch.cuda.max_memory_allocated``).
+- :func:`code_consistency_loss` (with :func:`object_windows`): how much of a 3D VAE's square-minus-circle code is
+  *not* one pattern wherever the object sits; differentiable, so ``labkit train vae --code-consistency`` trains on
+  it and :func:`labkit.evaluation.t2v.shape_code_consistency` reports it.
 """
 
 from __future__ import annotations
@@ -86,7 +92,7 @@ def latent_grid(latents: torch.Tensor) -> torch.Tensor:
     return rearrange(norm, "f c h w -> f 1 h (c w)")
 
 
-#: Decode modes compared in the notebook and ``benchmarks/vae_decode.py``: name -> ``labkit.vae.decode`` kwargs.
+#: Decode modes compared in the notebook and ``benchmarks/vae_decode.py``: name -> ``labkit.models.vae.decode`` kwargs.
 #: The first mode of each is the reference ("full") the others are compared with.
 DECODE_MODES = {
     "2d": {
@@ -111,7 +117,7 @@ def decode_modes(vae) -> dict:
 
 
 def measure_decode(vae, latents: torch.Tensor, repeats: int = 1, **decode_kwargs) -> dict:
-    """Decode ``latents`` with ``labkit.vae.decode(**decode_kwargs)``: best wall time (s) of ``repeats``, the
+    """Decode ``latents`` with ``labkit.models.vae.decode(**decode_kwargs)``: best wall time (s) of ``repeats``, the
     peak extra tensor memory (MiB, :class:`PeakTensorMemory`), and the decoded video."""
 
     best = float("inf")
@@ -191,10 +197,10 @@ def code_consistency_loss(model, videos: torch.Tensor, centres: torch.Tensor, wi
                           temporal: int = 4, latents: torch.Tensor | None = None,
                           parts: tuple[str, ...] = ("window", "sum")) -> torch.Tensor:
     """``1 - consistent share`` of the square-minus-circle latent code, differentiable (see
-    :func:`labkit.t2v_eval.shape_code_consistency`, which measures the same on frame 0).
+    :func:`labkit.evaluation.t2v.shape_code_consistency`, which measures the same on frame 0).
 
-    ``videos``/``centres`` from :func:`twin_batches`. Per pair and latent frame ``k`` (frame 0 alone, then groups
-    of ``temporal`` frames: a causal 3D VAE's layout), ``d`` = square latents - circle latents in the ``window`` x
+    ``videos``/``centres`` from :func:`labkit.training.vae.twin_batches`. Per pair and latent frame ``k`` (frame 0
+    alone, then groups of ``temporal`` frames: a causal 3D VAE's layout), ``d`` = square latents - circle latents in the ``window`` x
     ``window`` latent pixels on the object's mean centre in those frames. Per ``k``, the energy of ``d`` that is
     *not* the mean ``d`` over the pairs, as a share of all of ``d``'s energy: 0 when the VAE codes "square" as one
     pattern wherever the object sits (what a denoiser can learn to add from the word), ~1 when the code changes

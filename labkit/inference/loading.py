@@ -1,4 +1,18 @@
-"""TODO docstring"""
+"""Loading the real video pipelines offline: one spec string, a clear error before any heavy work.
+
+Taught in ``05_svd_cogvideox_inference``.
+
+:func:`load_pipeline` takes a shipped tiny pipeline (``"tiny-t2v"``, ``"tiny-i2v"``, ``"tiny-svd"``: loaded
+through :func:`labkit.models.load`, every file checked against ``data/MANIFEST``), ``"random:tiny-cogvideox"`` /
+``"random:tiny-svd"`` (the random-weight pipelines of :mod:`labkit.models.tiny`), ``"real-size-random:NAME"``
+(a production architecture from ``data/configs`` with random weights, to measure cost without a download), a local
+folder with ``model_index.json``, or a hub id (``THUDM/CogVideoX-5b``,
+``stabilityai/stable-video-diffusion-img2vid-xt``). It never touches the network: a hub id is looked up in the local
+Hugging Face cache only, and a miss raises :class:`WeightsNotFound` at once, saying how to download the weights and
+pass the local path. Every pipeline gets a ``labkit_note`` saying what it is (random weights are labelled).
+:func:`resolve_device` and :func:`resolve_dtype` check ``"cpu" | "cuda" | "auto"`` and ``"fp32" | "fp16" |
+"bf16"``; :func:`pipeline_family` tells an SVD pipeline from a CogVideoX one.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,15 @@
-"""TODO docstring"""
+"""Memory plans: named, composable ways to run a video pipeline in less memory.
+
+Taught in ``05_svd_cogvideox_inference``.
+
+:data:`PLANS` names each step with what it does, which pipeline families it fits (``"svd"``, ``"cogvideox"``) and
+whether it needs a GPU: model or sequential CPU offload, VAE slicing and tiling, SVD's ``decode_chunk_size=2`` and
+UNet forward chunking, fp16 / bf16, ``torch.compile``. Steps compose with ``+`` (``"model_cpu_offload+vae_tiling"``,
+checked by :func:`parse_plan`). :func:`apply_plan` applies a plan to a pipeline in place and returns the extra call
+arguments it needs; a step that cannot run here (offloading on the CPU, tiling on SVD's temporal decoder) raises
+:class:`PlanNotApplicable` before anything changes. Tiling is not exact (seams are blended); the others are, up to
+the rounding of a lower precision.
+"""
 
 from __future__ import annotations
 

@@ -1,18 +1,18 @@
-"""Loading the real video pipelines offline, memory plans, and run-and-measure.
+"""Run-and-measure: generate with a pipeline under a memory plan and report time and peak memory.
 
 Taught in ``05_svd_cogvideox_inference``.
 
-- :func:`load_pipeline` takes a hub id (``THUDM/CogVideoX-5b``, ``stabilityai/stable-video-diffusion-img2vid-xt``),
-  a local folder, a shipped tiny model (``tiny-t2v``, ``tiny-svd``), ``random:tiny-cogvideox`` /
-  ``random:tiny-svd`` (the random-weight tiny pipelines of :mod:`labkit.models`) or ``real-size-random:NAME``
-  (the production architecture from ``data/configs`` with random weights, to measure cost without a download).
-  It never touches the network: a hub id is looked up in the local Hugging Face cache only, and a miss raises
-  :class:`WeightsNotFound` at once with instructions.
-- :data:`PLANS` are named memory plans; ``"model_cpu_offload+vae_tiling"`` composes them. :func:`apply_plan`
-  applies one to a pipeline and returns the call arguments it needs (``decode_chunk_size``).
-- :func:`measure` generates once and reports wall time, per-step time (a ``callback_on_step_end``) and peak
-  memory: CUDA peak allocated on a GPU; on the CPU the peak of live tensor bytes from ``torch.profiler`` (a second,
-  profiled run of the same call), and beside it the peak resident set size increase (RSS, sampled by a thread).
+- :func:`generate` runs a pipeline once and returns ``(B, F, C, H, W)`` in ``[0, 1]`` (a CPU generator, so a seed
+  means the same noise on every device);
+- :func:`measure` applies a plan and generates once, reporting wall time and per-step time in seconds (a
+  ``callback_on_step_end``) and peak memory in bytes: CUDA peak allocated on a GPU; on the CPU the peak of live
+  tensor bytes from ``torch.profiler`` (a second, profiled run of the same call,
+  :func:`labkit.profiling.peak_allocated_cpu`), with the resident-memory increase beside it;
+- :func:`predict_for` is the planner's prediction (:func:`labkit.budgets.predict_peak_memory`) for the same
+  pipeline and plan, and :func:`compare_plans` tabulates measured against predicted for every plan;
+- :func:`sweep_knob` varies one SVD micro-condition (``motion_bucket_id``, ``fps``, ``noise_aug_strength``,
+  guidance) at a fixed seed and measures the motion of each video; :func:`throughput` measures videos per second
+  per batch size.
 """
 
 from __future__ import annotations

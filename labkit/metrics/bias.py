@@ -1,7 +1,16 @@
-"""Experiments of the metrics lesson as pure functions: every metric of one clip, the content-bias sweep, FVD's
-sample-size bias, the temporal-smoothing trick, and the leaderboard of shipped models.
+"""Experiments of the metrics lesson as pure functions: what a metric notices, and how it can be fooled.
 
 Taught in ``07_metric_evaluation``; the widget in :mod:`labkit.widgets.metrics` calls :func:`clip_metrics`.
+
+- :func:`clip_metrics`: every single-clip metric of :data:`METRICS` (with the direction that is better and its
+  unit) for one clip ``(F, C, H, W)`` in [0, 1], against its reference and caption when given;
+- :func:`content_bias_sweep` and :func:`sensitivity_table`: FVD-SW and the other metrics under spatial and temporal
+  corruptions of growing strength (:mod:`labkit.metrics.corruptions`; Ge et al., CVPR 2024, on FVD's content bias):
+  which metric notices which corruption;
+- :func:`sample_size_bias`: FVD-SW of real clips against real statistics as the number of videos grows (the
+  estimate is biased upwards for small sets);
+- :func:`smoothing_trick`: blending neighbouring frames lowers flicker while the clip gets blurrier
+  (:func:`sharpness`) -- a temporal metric rewarded for damage.
 """
 
 from __future__ import annotations

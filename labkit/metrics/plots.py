@@ -1,5 +1,8 @@
-"""Plots and tables for the metrics lesson (``07_metric_evaluation``): thin matplotlib/HTML over the rows that
-:mod:`labkit.metrics.evaluation` returns."""
+"""Plots and tables for the metrics lesson: thin matplotlib / HTML over the rows that :mod:`labkit.metrics.bias`
+and :func:`labkit.evaluation.leaderboard.leaderboard` return.
+
+Taught in ``07_metric_evaluation``.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def plot_content_bias(rows: list[dict], metrics=None):
 
 
 def plot_sensitivity(rows: list[dict], metrics=None):
-    """Heat map of :func:`labkit.metrics.evaluation.sensitivity_table`: which metric notices which corruption."""
+    """Heat map of :func:`labkit.metrics.bias.sensitivity_table`: which metric notices which corruption."""
 
     names, kinds, table = sensitivity_table(rows, metrics)
     fig, ax = plt.subplots(figsize=(1.1 * len(kinds) + 2, 0.45 * len(names) + 1.2))

@@ -1,26 +1,21 @@
-"""Inflating an image model into a video model, the AnimateDiff way, with diffusers' own classes.
+"""The tiny image model of ``02_temporal_attention``, its inflated video model, and their samplers.
 
-Taught in ``02_temporal_attention``.
+Taught in ``02_temporal_attention``; trained by :mod:`labkit.training.animatediff`, inflated with
+:mod:`labkit.inflation`, measured by :mod:`labkit.evaluation.animatediff`; shipped as ``data/models/tiny-image-unet``
+and ``data/models/tiny-motion-adapter``.
 
-1. A tiny per-frame image denoiser (``UNet2DConditionModel``, pixel space, v-prediction) is trained on single
-   Shapes-world frames with its caption (:func:`train_image_unet`, ``labkit train image-unet``).
-2. A ``MotionAdapter`` (temporal attention layers, AnimateDiff, Guo et al. 2023) is inserted with
-   ``UNetMotionModel.from_unet2d``; its output projections are zero-initialised as in AnimateDiff, so the fresh
-   video model reproduces the image model frame by frame (:func:`zero_init_motion_modules`). The spatial weights
-   are frozen and only the motion modules train on clips (:func:`train_motion_adapter`,
-   ``labkit train motion-adapter``). Each batch uses causal or bidirectional temporal attention at random, so one
-   adapter serves both modes (:func:`set_temporal_attention`).
-
-Text conditioning: there is no pretrained text encoder; :class:`CaptionEncoder` is a learned embedding table over
-the Shapes-world vocabulary (one token per word, plus a learned position embedding) producing
-``encoder_hidden_states`` ``(B, MAX_WORDS, TEXT_DIM)``.
-
-3. Sampling (DDIM): :func:`sample_frames` (the image model, every frame from its own noise: incoherent),
-   :func:`sample_clip` (the video model, all frames denoised jointly; causal or bidirectional) and
-   :func:`sample_streaming` (frame by frame with causal temporal attention: each new frame is denoised next to
-   the last ``window - 1`` generated frames, re-noised to the current step: the replacement method of
-   Ho et al. 2022, "Video Diffusion Models"). :func:`clip_measures` scores a clip (flicker, warping error from
-   :mod:`labkit.metrics`, plus colour drift and position jitter of the foreground, defined here).
+- **image model** (:class:`ImageDenoiser`): a tiny per-frame ``UNet2DConditionModel`` (:func:`new_image_unet`,
+  pixel space, v-prediction with the cosine schedule of :func:`noise_scheduler`) and a :class:`CaptionEncoder`:
+  there is no pretrained text encoder, so a learned embedding table over the Shapes-world vocabulary (one token per
+  word, plus a learned position embedding) gives ``encoder_hidden_states`` ``(B, MAX_WORDS, TEXT_DIM)``;
+- **video model** (:class:`VideoDenoiser`): the same UNet inflated into a ``UNetMotionModel`` with a
+  ``MotionAdapter`` (AnimateDiff, Guo et al. 2023; :func:`new_motion_adapter`, output projections zero-initialised),
+  temporal attention causal or bidirectional;
+- **sampling** (DDIM, :func:`sampler`): :func:`sample_frames` (the image model, every frame from its own noise:
+  incoherent), :func:`sample_clip` (the video model, all frames denoised jointly) and :func:`sample_streaming`
+  (frame by frame with causal temporal attention: each new frame is denoised next to the last ``window - 1``
+  generated frames, re-noised to the current step: the replacement method of Ho et al. 2022, "Video Diffusion
+  Models"); :func:`load_image_model` and :func:`load_video_model` load the shipped weights.
 
 Shapes: frames ``(B, 3, S, S)``, clips ``(B, F, 3, S, S)`` in [0, 1] (the course convention); the models see
 ``x * 2 - 1`` and ``UNetMotionModel`` wants ``(B, C, F, H, W)``, converted at the boundary with einops.

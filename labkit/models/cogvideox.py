@@ -1,7 +1,8 @@
 
 """A tiny text-to-video and image-to-video model assembled from the real CogVideoX pipeline classes.
 
-Taught in ``04_train_tiny_video_model`` (trained by :mod:`labkit.t2v_train`, measured by :mod:`labkit.t2v_eval`).
+Taught in ``04_train_tiny_video_model`` (trained by :mod:`labkit.training.t2v`, measured by
+:mod:`labkit.evaluation.t2v`; shipped as ``data/models/tiny-t2v`` and ``tiny-i2v``).
 
 The parts are the ones CogVideoX-2b/5b use, at laptop size:
 

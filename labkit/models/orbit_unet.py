@@ -1,6 +1,7 @@
-"""The tiny camera-conditioned orbit generator (SV3D-style) and its training, ``labkit train orbit``.
+"""The tiny camera-conditioned orbit generator (SV3D-style): the model, its conditioning and its sampling.
 
-Taught in ``06_multiview_generation``.
+Taught in ``06_multiview_generation``; trained by :mod:`labkit.training.orbit` (``labkit train orbit``), measured by
+:mod:`labkit.evaluation.orbit`, shipped as ``data/models/tiny-orbit``.
 
 **The idea** (SV3D, Voleti et al. 2024): an orbit of camera views around an object *is a video*, so an
 image-to-video model whose frames are the views, conditioned on the input view and on each view's camera, becomes
@@ -28,9 +29,10 @@ other views attend to the true input while they are denoised -- something no vie
 its own noise seed, with only its own camera as conditioning. Training shows it both ways (a batch is split into
 single views with probability ``single_prob``), so the baseline is a trained per-view generator, not a crippled one.
 
-**Orbits seen in training**: the input view at azimuth 0 and a random elevation in 5-35 degrees; the target orbit
-at the same elevation, starting at azimuth 0 half of the time (then view 0 is the input view) and at a random
-azimuth otherwise (so the widget's elevation and azimuth controls stay inside what was trained).
+**Orbits**: the input view is taken at azimuth 0 and an elevation in 5-35 degrees (the trained range); the
+generated orbit has that elevation and may start at any azimuth (:func:`generate_for_object`, the widget's
+controls). :func:`save_generator` / :func:`load_generator` write and read the ``unet/``, ``scheduler/`` and
+``orbit.json`` folder.
 """
 
 from __future__ import annotations

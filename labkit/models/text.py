@@ -1,7 +1,11 @@
 """The course's text side: the offline Shapes-world tokenizer and a tiny T5 encoder.
 
-Used by ``04_train_tiny_video_model`` and ``05_svd_cogvideox_inference``: the tokenizer pads and truncates like
-T5's in ``CogVideoXPipeline``; the encoder is a real ``T5EncoderModel`` at tiny size.
+Taught in ``04_train_tiny_video_model`` (and used by the random-weight pipelines of ``05_svd_cogvideox_inference``).
+
+:func:`shapes_tokenizer` is a word-level ``PreTrainedTokenizerFast`` over the Shapes-world vocabulary, built offline
+(no hub download), that pads and truncates to :data:`TEXT_LENGTH` tokens like T5's tokenizer in
+``CogVideoXPipeline``; :func:`tokenize` turns captions into ids ``(B, TEXT_LENGTH)``. :func:`new_text_encoder` is a
+real ``T5EncoderModel`` at tiny size, :data:`TEXT_WIDTH` wide (the transformer's ``text_embed_dim``).
 """
 
 from __future__ import annotations

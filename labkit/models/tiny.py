@@ -1,4 +1,4 @@
-"""Tiny pipelines built from the real diffusers/transformers classes, and the offline Shapes-world tokenizer.
+"""Tiny random-weight video pipelines built from the real diffusers/transformers classes.
 
 Taught in ``05_svd_cogvideox_inference`` (and the factories are the shapes the tiny trained checkpoints use).
 
@@ -8,10 +8,9 @@ these pipelines produce noise-like videos. They exist to exercise the exact code
 ``CogVideoXPipeline`` and ``StableVideoDiffusionPipeline`` (memory plans, timings, shapes) at a size a laptop CPU
 runs in seconds. Their ``pipe.labkit_note`` says so, and every notebook cell that shows their output repeats it.
 
-- :func:`shapes_tokenizer` -- a word-level ``PreTrainedTokenizerFast`` over the Shapes-world vocabulary,
-  built offline (no hub download); it pads/truncates like T5's tokenizer in the CogVideoX pipeline;
-- :func:`tiny_cogvideox_components` / :func:`tiny_cogvideox_pipeline` -- T5 encoder + CogVideoX transformer +
-  causal 3D VAE + ``CogVideoXDDIMScheduler``;
+- :func:`tiny_cogvideox_components` / :func:`tiny_cogvideox_pipeline` -- the Shapes-world tokenizer
+  (:func:`labkit.models.text.shapes_tokenizer`) + T5 encoder + CogVideoX transformer + causal 3D VAE +
+  ``CogVideoXDDIMScheduler``;
 - :func:`tiny_svd_components` / :func:`tiny_svd_pipeline` -- spatio-temporal UNet + temporal-decoder VAE +
   CLIP vision encoder + ``CLIPImageProcessor`` + ``EulerDiscreteScheduler`` (the SVD-XT scheduler config);
 - :func:`load_pipeline_folder` -- a saved pipeline folder (the shipped ``tiny-t2v``, ``tiny-i2v``, ``tiny-svd``).
@@ -92,8 +91,8 @@ def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32)
     ``projection_class_embeddings_input_dim = 3 * addition_time_embed_dim`` because SVD embeds three
     micro-conditions (fps, motion_bucket_id, noise_aug_strength). ``unet_layers`` is ``layers_per_block``;
     ``attention_levels`` the UNet levels with (cross-)attention blocks (default: all but the deepest, as SVD);
-    the trained tiny SVD (:mod:`labkit.svd_train`) keeps attention off the full-resolution level, which halves a
-    training step on the CPU.
+    the trained tiny SVD (:func:`labkit.models.svd.build_pipeline`) keeps attention off the full-resolution level,
+    which halves a training step on the CPU.
     """
 
     clip_width, time_dim, latent_channels = 32, 32, 4

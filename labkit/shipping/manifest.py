@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
 
 from labkit import DATA_DIR
 
@@ -51,6 +50,7 @@ def sha256_file(path) -> str:
 
 def hardware_description() -> str:
     """A one-line description of where a command ran, for provenance (CPU model and cores, or the GPU)."""
+    import torch  # lazy: the manifest is read by fast paths (the registry, `labkit doctor`) that need no torch
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"

@@ -1,4 +1,18 @@
-"""TODO docstring"""
+"""Shipping a trained folder into ``data/``: atomic, never overwriting, with its provenance (``labkit ship``).
+
+Taught nowhere (it is the kit's bookkeeping); used by the trainer shell's ``--ship`` and by ``labkit ship SRC DEST``.
+
+- :func:`ship` moves a finished model folder to ``dest`` through a temporary sibling and one ``os.replace`` (never a
+  half-written folder), refuses an existing ``dest``, writes ``PROVENANCE.json`` (command, seed, seconds, hardware
+  and the run's summary) beside the weights and, inside ``data/``, adds every file to ``data/MANIFEST`` with its
+  sha256 (:mod:`labkit.shipping.manifest`);
+- :func:`ship_checked` is a trainer's ``--ship``: it ships only when the model's bars are met or shipping below
+  them is allowed, and records ``bars_met`` / ``bars_problem``;
+- :func:`ship_chain` (``labkit ship SRC DEST``, :func:`main`) ships a folder made by several runs with the whole
+  chain behind it (:func:`labkit.shipping.records.run_chain`): the commands joined by ``&&``, the seed and seconds
+  of each run; a last run that missed its bars ships only with ``--below-bars``. ``training_state/`` and
+  ``RUN.json`` are never shipped.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +61,8 @@ def ship(src: Path, dest: Path, command: str, seed, seconds: float, extra: dict 
 def ship_checked(out: Path, dest: Path, problem: str, below_bars_ok: bool, command: str, seed, seconds: float,
                  summary: dict, ignore: tuple[str, ...] = ()) -> int:
     """A trainer CLI's ``--ship``: :func:`ship` a copy of the run folder ``out`` (less the ``ignore`` glob
-    patterns) to ``dest`` if the issue's bars are met (``problem`` empty) or ``below_bars_ok``
-    (``--ship-below-bars`` with a full evaluation), recording ``bars_met`` / ``bars_problem`` in ``summary``
+    patterns) to ``dest`` if the model's bars are met (``problem`` empty) or ``below_bars_ok``
+    (``--below-bars`` with a full evaluation), recording ``bars_met`` / ``bars_problem`` in ``summary``
     (so in ``PROVENANCE.json``). Returns the exit code: 1, with the reason on stderr, when nothing is shipped."""
     if problem and not below_bars_ok:
         print(f"not shipping to {dest}: {problem}", file=sys.stderr)
@@ -64,11 +78,11 @@ def ship_checked(out: Path, dest: Path, problem: str, below_bars_ok: bool, comma
 
 
 def ship_chain(src, dest, extra: dict | None = None, below_bars_ok: bool = False) -> Path:
-    """Ship ``src`` to ``dest`` (:func:`labkit.train.ship`: atomic, never over an existing folder) with the whole
+    """Ship ``src`` to ``dest`` (:func:`ship`: atomic, never over an existing folder) with the whole
     chain of runs behind it in ``PROVENANCE.json`` and ``data/MANIFEST``.
 
-    A last run that measured itself against the issue's bars (``bars_problem`` in its record, e.g. ``labkit train
-    t2v ... --eval 84``) is shipped only if it met them, or with ``below_bars_ok`` (as ``--ship-below-bars``);
+    A last run that measured itself against its model's bars (``bars_problem`` in its record, e.g. ``labkit train
+    t2v ... --eval 84``) is shipped only if it met them, or with ``below_bars_ok`` (``--below-bars``);
     its ``eval``, ``bars_met`` and ``bars_problem`` go into ``PROVENANCE.json`` as the shipped model's verdict."""
 
     src, dest = Path(src), Path(dest)

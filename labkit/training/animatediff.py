@@ -1,17 +1,27 @@
-"""TODO docstring"""
+"""Training the AnimateDiff-style pair of ``02_temporal_attention``: ``labkit train image-unet|motion-adapter``.
+
+Taught in ``02_temporal_attention``; the models are in :mod:`labkit.models.animatediff`, the inflation in
+:mod:`labkit.inflation`.
+
+1. :func:`train_image_unet`: the tiny per-frame ``UNet2DConditionModel`` with its caption encoder learns single
+   frames of ``ShapesWorld("train")`` (rendered at 48 px, average-pooled to 24 x 24) with their captions;
+2. :func:`train_motion_adapter`: the image model is inflated with a zero-initialised ``MotionAdapter``, its
+   spatial weights frozen, and only the motion modules train on 8-frame clips; each step uses causal temporal
+   attention with probability ``causal_fraction``, so one adapter serves both modes.
+
+Both minimise :func:`v_loss` (v-prediction MSE with the model's DDPM scheduler; pixels in [-1, 1]) through
+:func:`labkit.training.loop.fit`. :func:`add_arguments` and :func:`run` plug them into the trainer shell
+(:mod:`labkit.training.cli`).
+"""
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as Fn
 
-from labkit import DATA_DIR, OUTPUTS_DIR
 from labkit.data.shapes import ShapesWorld, collate_clips
 from labkit.inflation import inflate, set_temporal_attention
 from labkit.models.animatediff import (
@@ -31,11 +41,10 @@ from labkit.models.animatediff import (
     noise_scheduler,
     tokenize,
 )
-from labkit.shipping.ship import ship
+from labkit.training.cli import TrainedRun
 from labkit.training.loop import TrainConfig, fit
 
-__all__ = ["v_loss", "train_image_unet", "train_motion_adapter", "train_image_unet_main",
-           "train_motion_adapter_main"]
+__all__ = ["v_loss", "train_image_unet", "train_motion_adapter", "add_arguments", "run"]
 
 
 def v_loss(model, x0: torch.Tensor, ids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -109,65 +118,34 @@ def train_motion_adapter(image: ImageDenoiser, steps: int = 900, batch: int = 3,
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-def _args(argv, defaults: dict, name: str):
-    p = argparse.ArgumentParser(prog=f"labkit train {name}")
-    for key, value in defaults.items():
-        p.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
-    p.add_argument("--out", type=Path, default=None, help="a folder; inside data/ it is shipped (MANIFEST)")
-    p.add_argument("--threads", type=int, default=2)
-    return p.parse_args(argv)
+def add_arguments(parser, kind: str) -> None:
+    """``labkit train image-unet|motion-adapter``: the trainers' own flags (the shell adds the common ones)."""
+    parser.add_argument("--batch", type=int, default=16 if kind == "image-unet" else 3)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    if kind == "motion-adapter":
+        parser.add_argument("--causal-fraction", type=float, default=0.5,
+                            help="share of steps with causal temporal attention")
+        parser.add_argument("--image", default=str(IMAGE_MODEL_DIR), help="the image model the adapter inflates")
 
 
-def _finish(save, args, name: str, seconds: float, extra: dict) -> Path:
-
-    out = args.out or OUTPUTS_DIR / "models" / name
-    command = f"labkit train {name} " + " ".join(getattr(args, "_argv", []))
-    tmp = Path(tempfile.mkdtemp(prefix=f"{Path(out).name}-"))
-    save(tmp)
-    if Path(out).exists() and DATA_DIR.resolve() not in Path(out).resolve().parents:
-        shutil.rmtree(out)  # outputs/ is scratch: a re-run replaces it; data/ is never overwritten (ship refuses)
-    ship(tmp, Path(out), command.strip(), args.seed, seconds, extra)
-    shutil.rmtree(tmp, ignore_errors=True)
-    print(f"saved {name} to {out}")
-    return Path(out)
+def _final_loss(losses: list[float]) -> float:
+    return sum(losses[-100:]) / len(losses[-100:])
 
 
-def train_image_unet_main(argv: list[str]) -> int:
-    """``labkit train image-unet [--steps N --batch B --lr LR --seed S --out DIR --threads T]``."""
-    args = _args(argv, {"steps": 1000, "batch": 16, "lr": 2e-3, "seed": 0}, "image-unet")
-    args._argv = argv
-    torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    result = train_image_unet(args.steps, args.batch, args.lr, args.seed)
-
-    def save(folder: Path):
-        result.model.unet.save_pretrained(folder / "unet")
-        result.model.text.save_pretrained(folder / "text_encoder")
-        noise_scheduler().save_pretrained(folder / "scheduler")
-
-    extra = {"final_loss_mean_last_100": sum(result.losses[-100:]) / len(result.losses[-100:]),
-             "size": SIZE, "words": WORDS}
-    _finish(save, args, "image-unet", time.perf_counter() - t0, extra)
-    return 0
-
-
-def train_motion_adapter_main(argv: list[str]) -> int:
-    """``labkit train motion-adapter [--image DIR --steps N --batch B --lr LR --seed S --out DIR]``."""
-    p_defaults = {"steps": 900, "batch": 3, "lr": 2e-3, "seed": 0, "causal_fraction": 0.5,
-                  "image": str(IMAGE_MODEL_DIR)}
-    args = _args(argv, p_defaults, "motion-adapter")
-    args._argv = argv
-    torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
+def run(args) -> TrainedRun:
+    """Train the image UNet (``image-unet``) or the motion adapter on it (``motion-adapter``) into ``args.out``."""
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)  # outputs/ is scratch: a re-run replaces its folder
+    if args.trainer == "image-unet":
+        result = train_image_unet(args.steps, args.batch, args.lr, args.seed)
+        result.model.unet.save_pretrained(out / "unet")
+        result.model.text.save_pretrained(out / "text_encoder")
+        noise_scheduler().save_pretrained(out / "scheduler")
+        return TrainedRun({"final_loss_mean_last_100": _final_loss(result.losses), "size": SIZE, "words": WORDS})
     result = train_motion_adapter(load_image_model(args.image), args.steps, args.batch, args.lr, args.seed,
                                   args.causal_fraction)
     adapter = new_motion_adapter(args.seed)
     adapter.load_state_dict(_adapter_state(result.model.unet))
-
-    def save(folder: Path):
-        adapter.save_pretrained(folder / "motion_adapter")
-
-    extra = {"final_loss_mean_last_100": sum(result.losses[-100:]) / len(result.losses[-100:]),
-             "image_model": str(args.image), "num_frames": NUM_FRAMES}
-    _finish(save, args, "motion-adapter", time.perf_counter() - t0, extra)
-    return 0
+    adapter.save_pretrained(out / "motion_adapter")
+    return TrainedRun({"final_loss_mean_last_100": _final_loss(result.losses), "image_model": str(args.image),
+                       "num_frames": NUM_FRAMES}, builds_on=[args.image])

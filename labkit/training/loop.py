@@ -1,15 +1,13 @@
-"""One small training loop for every model of the course, and the ``labkit train`` registry.
+"""One small training loop for every model of the course.
 
-Taught in ``04_train_tiny_video_model`` (and used by the VAE, attention and metrics lessons).
+Taught in ``04_train_tiny_video_model`` (and behind every ``labkit train KIND``: the trainer shell is
+:mod:`labkit.training.cli`, shipping is :mod:`labkit.shipping.ship`).
 
-:func:`fit` owns what every run needs: seeding, AdamW with warm-up + cosine learning rate, gradient clipping,
-an optional EMA copy, a ``tqdm`` progress bar with the running loss, a loss history for plots, periodic
-checkpoints through a ``save`` callback, and resume. What is specific to a model -- the batch and the loss --
-comes in as ``loss_fn(model, batch, step) -> scalar tensor``.
-
-:func:`ship` copies a finished model folder into ``data/`` atomically (never overwriting) and records it in
-``data/MANIFEST`` with the command, seed, time and hardware; :func:`ship_checked` is a trainer CLI's ``--ship``
-(only when the issue's bars are met, or ``--ship-below-bars`` says so, with the verdict recorded).
+:func:`fit` owns what every run needs: seeding (:func:`seed_everything`), AdamW with warm-up + cosine learning rate
+(:func:`cosine_lr`), gradient clipping, an optional :class:`EMA` copy, a ``tqdm`` progress bar with the running loss,
+a loss history for plots, periodic checkpoints through a ``save`` callback, and resume. What is specific to a model
+-- the batch and the loss -- comes in as ``loss_fn(model, batch, step) -> scalar tensor``; :class:`TrainConfig`
+holds the numbers and :class:`TrainResult` returns the model, its losses and the seconds.
 """
 
 from __future__ import annotations

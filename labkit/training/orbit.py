@@ -1,10 +1,20 @@
-"""TODO docstring"""
+"""Training the camera-conditioned orbit generator of ``06_multiview_generation`` (``labkit train orbit``).
+
+Taught in ``06_multiview_generation``; the model and its sampling are in :mod:`labkit.models.orbit_unet`, the
+evaluation against the bars in :mod:`labkit.evaluation.orbit`.
+
+:func:`orbit_batch` renders the training batch of a step from the orbit world (:mod:`labkit.data.orbit`) with a
+generator seeded by ``(seed, step)``, so a run resumes exactly: the input view ``(B, 3, H, W)`` at azimuth 0 and a
+random elevation in 5-35 degrees, the target orbit ``(B, F, 3, H, W)`` at that elevation (starting at azimuth 0
+half of the time, at a random azimuth otherwise), its Plücker rays ``(B, F, 6, H, W)`` and the elevation in degrees.
+:func:`flow_loss` is flow matching, ``|| v_theta(x_sigma) - (eps - x0) ||^2`` with logit-normal ``sigma`` (SD3,
+Esser et al. 2024); with probability ``single_prob`` the batch is split into single views, so the same network is
+also a trained independent-view baseline. :func:`train` runs :func:`labkit.training.loop.fit`; :func:`run` plugs
+it into the trainer shell (:mod:`labkit.training.cli`), with ``--eval N`` measuring the bars.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -13,16 +23,14 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from labkit import OUTPUTS_DIR
 from labkit.data.orbit import ELEVATION_RANGE, random_object, render_orbit
 from labkit.evaluation.orbit import bars_problem, evaluate
 from labkit.models.orbit_unet import OrbitConfig, _predict, conditioning, flow_pair, new_unet, save_generator
 from labkit.multiview import plucker_rays
-from labkit.shipping.records import write_run_record
-from labkit.shipping.ship import ship_checked
+from labkit.training.cli import TrainedRun
 from labkit.training.loop import TrainConfig, fit
 
-__all__ = ["orbit_batch", "flow_loss", "train", "main"]
+__all__ = ["orbit_batch", "flow_loss", "train", "add_arguments", "run"]
 
 
 def _render_sample(rng: np.random.Generator, cfg: OrbitConfig):
@@ -68,7 +76,7 @@ def flow_loss(unet, batch: dict, cfg: OrbitConfig) -> torch.Tensor:
 
 
 def train(cfg: OrbitConfig, out: Path | None = None, progress: bool = True, on_log=None):
-    """Train with :func:`labkit.train.fit` (AdamW, warm-up + cosine, EMA); checkpoints go to ``out``."""
+    """Train with :func:`labkit.training.loop.fit` (AdamW, warm-up + cosine, EMA); checkpoints go to ``out``."""
 
     unet = new_unet(cfg, cfg.seed)
 
@@ -84,48 +92,28 @@ def train(cfg: OrbitConfig, out: Path | None = None, progress: bool = True, on_l
     return fit(unet, batches(), lambda m, b, step: flow_loss(m, b, cfg), tc, save=save, on_log=on_log)
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def add_arguments(parser, kind: str) -> None:
+    """``labkit train orbit``: every :class:`OrbitConfig` field as a flag, and the evaluation."""
     d = OrbitConfig()
-    p = argparse.ArgumentParser(prog="labkit train orbit", description=__doc__.splitlines()[0])
     for name, value in asdict(d).items():
-        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
-    p.add_argument("--out", type=Path, default=OUTPUTS_DIR / "models" / "tiny-orbit",
-                   help="checkpoint folder (default outputs/models/tiny-orbit; trial runs stay out of data/)")
-    p.add_argument("--eval", type=int, default=0, help="held-out test objects to evaluate after training")
-    p.add_argument("--eval-steps", type=int, default=10, help="sampler steps in the evaluation")
-    p.add_argument("--ship", type=Path, default=None,
-                   help="ship into this data/models/ folder, only if --eval meets the issue's bars")
-    p.add_argument("--ship-below-bars", action="store_true",
-                   help="with --ship and --eval: ship even if the bars are missed, recording which ones in "
-                        "PROVENANCE.json (bars_met false, bars_problem) so every reader can say so")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    return p.parse_args(argv)
+        if name not in ("steps", "seed"):  # common flags
+            parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    parser.set_defaults(steps=d.steps)
+    parser.add_argument("--eval", type=int, default=0, help="held-out test objects to evaluate after training")
+    parser.add_argument("--eval-steps", type=int, default=10, help="sampler steps in the evaluation")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``labkit train orbit [--steps N --batch B ... --out DIR --eval N --ship DIR --threads T]``."""
-
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parse(argv)
-    torch.set_num_threads(args.threads)
+def run(args) -> TrainedRun:
+    """Train the orbit generator into ``args.out``; ``--eval N`` measures it against the bars."""
     cfg = OrbitConfig(**{k: getattr(args, k) for k in asdict(OrbitConfig())})
     t0 = time.perf_counter()
     result = train(cfg, args.out)
-    seconds = time.perf_counter() - t0
-    summary = {"steps": cfg.steps, "train_seconds": round(seconds, 1),
+    summary = {"steps": cfg.steps, "train_seconds": round(time.perf_counter() - t0, 1),
                "final_loss_mean_last_100": float(np.mean(result.losses[-100:]))}
-    if args.eval:
-        t1 = time.perf_counter()
-        report = evaluate(result.model, cfg, args.eval, args.eval_steps)
-        summary["eval"] = {"num": report["num"], "steps": report["steps"], "table": report["table"],
-                           "paired": report["paired"], "seconds": round(time.perf_counter() - t1, 1)}
-    print(json.dumps(summary, indent=1), flush=True)
-    command = ("labkit train orbit " + " ".join(argv)).strip()
-    if Path(args.out).is_dir():
-
-        write_run_record(args.out, command, cfg.seed, time.perf_counter() - t0)
-    if args.ship:
-        problem = bars_problem(summary["eval"]) if args.eval else "no evaluation (--eval N)"
-        return ship_checked(args.out, args.ship, problem, bool(args.ship_below_bars and args.eval), command,
-                            cfg.seed, time.perf_counter() - t0, summary, ignore=("RUN.json",))
-    return 0
+    if not args.eval:
+        return TrainedRun(summary, "no evaluation (--eval N)", below_bars_allowed=False, ship_ignore=("RUN.json",))
+    t1 = time.perf_counter()
+    report = evaluate(result.model, cfg, args.eval, args.eval_steps)
+    summary["eval"] = {"num": report["num"], "steps": report["steps"], "table": report["table"],
+                       "paired": report["paired"], "seconds": round(time.perf_counter() - t1, 1)}
+    return TrainedRun(summary, bars_problem(summary["eval"]), ship_ignore=("RUN.json",))

@@ -2,13 +2,9 @@
 
 Taught in ``05_svd_cogvideox_inference`` (the micro-conditioning sweep).
 
-**The world.** A "knob world" built on the Shapes world (:mod:`labkit.data`): one coloured shape drifts to the
-**right** over a dark background (a fixed direction, so the first frame says everything but the speed). The world
-runs at :data:`WORLD_FPS` frames per second; its speed is set by ``motion_bucket_id`` (0 = static, linear up to
-:data:`MAX_SPEED` pixels per world frame at 255), and a clip at ``fps`` keeps every ``WORLD_FPS / fps``-th world
-frame (frame spacing). So the motion between two *video* frames is
-``MAX_SPEED * motion_bucket_id / 255 * WORLD_FPS / fps`` pixels (:func:`expected_motion`): more bucket, more
-motion; more fps, less motion per frame.
+**The world** is the knob world (:mod:`labkit.data.knob`): one coloured shape drifts right, ``motion_bucket_id``
+sets its speed and ``fps`` the frame spacing, so the motion per video frame is known exactly
+(:func:`labkit.data.knob.expected_motion`).
 
 **The objective is the pipeline's own sampler.** ``StableVideoDiffusionPipeline`` samples with
 ``EulerDiscreteScheduler`` (``prediction_type="v_prediction"``, ``timestep_type="continuous"``): the latents are
@@ -24,21 +20,19 @@ concatenates it), ``added_time_ids = [fps - 1, motion_bucket_id, noise_aug_stren
 from fps). With probability ``cfg_dropout`` both image conditions are zeroed: exactly the pipeline's
 unconditional branch for classifier-free guidance.
 
-**Components.** The UNet and the ``AutoencoderKLTemporalDecoder`` come from :func:`labkit.models.tiny_svd_components`.
-The VAE is made cheap by design: two levels (2x spatial, 32x32 frames -> 4x16x16 latents), trained first for a
-few hundred steps (MSE + a small KL), then frozen; its ``scaling_factor`` is set so the clean latents have unit
-standard deviation. The CLIP image encoder stays a tiny **random, frozen** ``CLIPVisionModelWithProjection``: the
-image reaches the UNet mainly through the concatenated latent. Only the UNet is trained after stage 1.
+**Components.** The UNet and the ``AutoencoderKLTemporalDecoder`` come from
+:func:`labkit.models.svd.build_pipeline` (:func:`labkit.models.tiny.tiny_svd_components`). The VAE is made cheap by
+design: two levels (2x spatial, 32x32 frames -> 4x16x16 latents), trained first for a few hundred steps
+(:func:`train_vae_stage`: MSE + a small KL), then frozen; its ``scaling_factor`` is set so the clean latents have
+unit standard deviation. The CLIP image encoder stays a tiny **random, frozen** ``CLIPVisionModelWithProjection``: the
+image reaches the UNet mainly through the concatenated latent. Only the UNet is trained after stage 1
+(:func:`train_unet_stage`).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
 import shutil
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +41,15 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
     _resize_with_antialiasing,
 )
 
-from labkit import DATA_DIR, PROJECT_ROOT
+from labkit import OUTPUTS_DIR
 from labkit.data.knob import FPS_VALUES, knob_clip
 from labkit.evaluation.svd import is_monotone, motion_vs_bucket
 from labkit.models.svd import build_pipeline, edm_coefficients
-from labkit.shipping.ship import ship
+from labkit.training.cli import TrainedRun
 from labkit.training.loop import TrainConfig, fit, seed_everything
 
-__all__ = ["AUG_MAX", "training_pair", "sample_sigmas", "train_vae_stage", "train_unet_stage", "main"]
+__all__ = ["AUG_MAX", "training_pair", "sample_sigmas", "train_vae_stage", "train_unet_stage", "add_arguments",
+           "run", "check_arguments"]
 
 
 
@@ -188,64 +183,47 @@ class _Stop(Exception):
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-def main(argv: list[str] | None = None) -> int:
-    """CLI: ``labkit train svd [--vae-steps N] [--steps N] [--batch B] [--seed S] [--threads T] [--out DIR]``."""
+CHECKPOINT_DIR = OUTPUTS_DIR / "models" / "tiny-svd-checkpoints"
 
-    parser = argparse.ArgumentParser(prog="labkit train svd", description=__doc__.splitlines()[0])
+
+def add_arguments(parser, kind: str) -> None:
+    """``labkit train svd``: the two stages' own flags (the shell adds the common ones; --steps is stage 2)."""
     parser.add_argument("--vae-steps", type=int, default=300, help="stage 1: temporal-decoder VAE steps")
-    parser.add_argument("--steps", type=int, default=800, help="stage 2: UNet steps")
     parser.add_argument("--batch", type=int, default=8, help="clips per UNet step")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--checkpoint-every", type=int, default=0, help="save trial checkpoints of the pipeline "
-                        "to outputs/models/tiny-svd-checkpoints/step-N every N UNet steps (0: none)")
+                        f"to {CHECKPOINT_DIR}/step-N every N UNet steps (0: none)")
     parser.add_argument("--stop-at", type=int, default=None, help="end at this checkpoint of the --steps schedule "
                         "(a multiple of --checkpoint-every)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on the shared machine)")
-    parser.add_argument("--out", type=Path, default=None, help="default outputs/models/tiny-svd; inside data/ it "
-                        "is shipped only when motion increases with motion_bucket_id")
-    args = parser.parse_args(argv)
+
+
+def check_arguments(args) -> None:
     if args.stop_at is not None and not (args.checkpoint_every and 0 < args.stop_at < args.steps
                                          and args.stop_at % args.checkpoint_every == 0):
-        parser.error(f"--stop-at must be a multiple of --checkpoint-every below --steps, got {args.stop_at}")
-    torch.set_num_threads(args.threads)
-    out = args.out or PROJECT_ROOT / "outputs" / "models" / "tiny-svd"
-    shipping = DATA_DIR.resolve() in out.resolve().parents
-    if shipping and out.exists():
-        parser.error(f"{out} exists; refusing to overwrite shipped files (choose another --out)")
-    start = time.perf_counter()
+        raise ValueError(f"--stop-at: expected a multiple of --checkpoint-every below --steps, got {args.stop_at}")
+
+
+def run(args) -> TrainedRun:
+    """Train both stages into ``args.out``; the bar: measured motion rises with ``motion_bucket_id``."""
     seed_everything(args.seed)
     pipe = build_pipeline(args.seed)
     vae_result = train_vae_stage(pipe.vae, steps=args.vae_steps, seed=args.seed)
     unet_result = train_unet_stage(pipe, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                                   checkpoint_dir=PROJECT_ROOT / "outputs" / "models" / "tiny-svd-checkpoints",
-                                   checkpoint_every=args.checkpoint_every, stop_at=args.stop_at)
-    seconds = time.perf_counter() - start
+                                   checkpoint_dir=CHECKPOINT_DIR, checkpoint_every=args.checkpoint_every,
+                                   stop_at=args.stop_at)
     pipe.unet.to(torch.float16).to(torch.float32)  # the UNet ships in float16 (<= 10 MB): measure what ships
     rows = motion_vs_bucket(pipe)
     motion = [r["motion (px/frame)"] for r in rows]
     for r in rows:
         print(f"motion_bucket_id {r['motion_bucket_id']:3d}: {r['motion (px/frame)']:.3f} +- {r['stderr']:.3f} "
               f"px/frame (world {r['world truth (px/frame)']:.2f})")
-    stage = out.parent / f".{out.name}-stage"
+    shutil.rmtree(args.out, ignore_errors=True)  # outputs/ is scratch: a re-run replaces its folder
     pipe.unet.to(torch.float16)  # 5 MB instead of 10; from_pretrained loads it back into float32 parameters
-    pipe.save_pretrained(stage, safe_serialization=True)
+    pipe.save_pretrained(args.out, safe_serialization=True)
     pipe.unet.to(torch.float32)
-    command = "labkit train svd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    extra = {"vae_final_loss": round(float(np.mean(vae_result.losses[-50:])), 5),
-             "unet_final_loss": round(float(np.mean(unet_result.losses[-50:])), 5) if unet_result else None,
-             "motion_vs_bucket (fps 6, 10 steps, 4 held-out images)": {r["motion_bucket_id"]: round(m, 4)
-                                                                      for r, m in zip(rows, motion)}}
-
-    if shipping:
-        if not is_monotone(motion):
-            print(f"NOT shipped: motion {motion} does not increase with motion_bucket_id; kept in {stage}")
-            return 1
-        ship(stage, out, command, args.seed, seconds, extra=extra)
-        shutil.rmtree(stage, ignore_errors=True)
-    else:
-        shutil.rmtree(out, ignore_errors=True)
-        stage.rename(out)
-    print(f"trained tiny-svd in {seconds:.0f} s; motion monotone in motion_bucket_id: {is_monotone(motion)}; "
-          f"saved to {out}")
-    return 0
+    summary = {"vae_final_loss": round(float(np.mean(vae_result.losses[-50:])), 5),
+               "unet_final_loss": round(float(np.mean(unet_result.losses[-50:])), 5) if unet_result else None,
+               "motion_vs_bucket (fps 6, 10 steps, 4 held-out images)": {r["motion_bucket_id"]: round(m, 4)
+                                                                        for r, m in zip(rows, motion)}}
+    problem = "" if is_monotone(motion) else f"motion {motion} does not increase with motion_bucket_id"
+    return TrainedRun(summary, problem)

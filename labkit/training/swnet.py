@@ -1,10 +1,19 @@
-"""TODO docstring"""
+"""Training SW-Net, the Shapes-world feature network behind FVD-SW (``labkit train features``).
+
+Taught in ``07_metric_evaluation``; the network is in :mod:`labkit.models.swnet`.
+
+SW-Net learns four classification heads (colour, shape, direction, speed) on random one-object clips
+``(B, 17, 3, 64, 64)`` of ``ShapesWorld("train")`` with a cross-entropy per head, through
+:func:`labkit.training.loop.fit`; :func:`run` reports its per-head accuracy on held-out clips
+(:func:`labkit.evaluation.swnet.evaluate_accuracy`). Shipping also writes the FVD-SW reference statistics of the
+test split, ``data/stats/swnet_test`` (:func:`ship_reference_stats`: mean and covariance of the 128-d features of
+1024 clips), recorded in ``data/MANIFEST``.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -17,11 +26,12 @@ from safetensors.numpy import save_file
 from labkit.data.shapes import ShapesWorld
 from labkit.evaluation.swnet import evaluate_accuracy
 from labkit.metrics.fvd import STATS_DIR, compute_reference_stats
-from labkit.models.swnet import DEFAULT_PATH, HEADS, SWNet, SWNetFeatures, labels_of, load_swnet, save_swnet
+from labkit.models.swnet import HEADS, SWNet, SWNetFeatures, labels_of, load_swnet, save_swnet
 from labkit.shipping.ship import ship
+from labkit.training.cli import TrainedRun
 from labkit.training.loop import TrainConfig, fit
 
-__all__ = ["main", "ship_reference_stats"]
+__all__ = ["ship_reference_stats", "add_arguments", "run"]
 
 
 def _batches(batch_size: int, seed: int, num_frames: int):
@@ -39,22 +49,17 @@ def _loss(model, batch, step):
     return sum(F.cross_entropy(out[k], labels[k]) for k in HEADS)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``labkit train features``: train SW-Net, report held-out accuracy, optionally ship it with test stats."""
+def add_arguments(parser, kind: str) -> None:
+    """``labkit train features``: SW-Net's own flags (the shell adds the common ones)."""
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--num-frames", type=int, default=17)
+    parser.add_argument("--eval-clips", type=int, default=336, help="test clips for the held-out accuracy")
 
-    p = argparse.ArgumentParser(prog="labkit train features", description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-frames", type=int, default=17)
-    p.add_argument("--eval-clips", type=int, default=336, help="test clips for the held-out accuracy")
-    p.add_argument("--out", default="outputs/models/swnet")
-    p.add_argument("--ship", action="store_true", help=f"ship into {DEFAULT_PATH} and write the test-split stats")
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
+
+def run(args) -> TrainedRun:
+    """Train SW-Net into ``args.out`` and report its held-out accuracy; shipping also writes the FVD-SW
+    reference statistics of the test split (``data/stats/swnet_test``)."""
     config = TrainConfig(steps=args.steps, lr=args.lr, warmup=50, weight_decay=1e-4, ema_decay=0.99, seed=args.seed)
     torch.manual_seed(args.seed)
     model = SWNet()
@@ -66,14 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"accuracy_test": acc, "accuracy_heldout_combos": acc_heldout, "eval_clips": args.eval_clips,
              "train": {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                        "num_frames": args.num_frames, "final_loss": float(np.mean(result.losses[-20:]))}}
-    out = save_swnet(result.model, args.out, extra)
-    print(f"saved {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.2f} MB)")
-    if args.ship:
-        command = "labkit train features " + " ".join(argv or sys.argv[1:])
-        ship(out, DEFAULT_PATH, command, args.seed, time.perf_counter() - t0, {"accuracy_test": acc})
-
-        ship_reference_stats(load_swnet(DEFAULT_PATH), command)
-    return 0
+    shutil.rmtree(args.out, ignore_errors=True)  # outputs/ is scratch: a re-run replaces its folder
+    save_swnet(result.model, args.out, extra)
+    return TrainedRun({"accuracy_test": acc}, ship_ignore=("RUN.json",),
+                      after_ship=lambda dest, command: ship_reference_stats(load_swnet(dest), command))
 
 
 def ship_reference_stats(model, command: str, name: str = "swnet_test", num_videos: int = 1024) -> Path:

@@ -1,4 +1,4 @@
-"""Training the tiny text-to-video / image-to-video model of :mod:`labkit.t2v` (``labkit train t2v|i2v``).
+"""Training the tiny text-to-video / image-to-video model of :mod:`labkit.models.cogvideox` (``labkit train t2v|i2v``).
 
 Taught in ``04_train_tiny_video_model``.
 
@@ -22,36 +22,36 @@ The rest of the recipe:
 - **latent cache**: clips are encoded once with the 3D VAE; the posterior mean and std (of the clip and of its
   first frame alone, as the image-to-video pipeline encodes it) go to a safetensors file under
   ``outputs/cache/t2v/``. The clean latents are ``mean * scaling_factor`` by default (``posterior="sample"``:
-  ``(mean + std * n) * scaling_factor`` as CogVideoX trains): the course's tiny 3D VAE has a posterior std near
-  1 in every channel, so a sample would bury the clip's signal in noise, while its decoder reads means best.
-  The image-to-video conditioning is always a posterior *sample*, because that is what the pipeline feeds;
+  ``(mean + std * n) * scaling_factor`` as CogVideoX trains): the course VAEs are trained to decode means, and a
+  VAE with a large posterior std would bury the clip's signal in a sample's noise. The image-to-video
+  conditioning is always a posterior *sample*, because that is what the pipeline feeds;
 - **classifier-free-guidance dropout**: a caption is replaced by ``""`` with probability ``cfg_dropout`` --
   ``""`` is exactly the pipelines' default negative prompt, i.e. the unconditional branch at sampling time
   (image-to-video keeps the image latents in both branches, as the pipeline does);
 - **timesteps**: uniform on ``0..999`` as CogVideoX (default), or ``t_sampling="logit-normal"`` (SD3's density,
-  Esser et al. 2024: more steps at mid noise, where the object's shape is decided; after 16000 steps on the
-  course VAE, shape right in 67% of the 84 held-out clips, vs 44% for uniform timesteps over 8000 + 8000 resumed
-  steps). Either way each ``t`` keeps its target; only how often it is trained changes;
-- **twins** (an experiment, off by default): ``twins=True`` pairs each clip in a batch with its twin -- the same
-  seed, path and noise, another shape (:func:`twin_caption`) -- so the loss sees the shape word's effect
-  directly. Measured: it did not teach squares (a 16000-step model fine-tuned with twins stayed at 67% shape
-  on 24 held-out clips; from scratch it learned direction more slowly, halving the paths per batch);
-- ``labkit.train.fit``: AdamW, warm-up + cosine LR, EMA (shipped weights), progress bar, loss history;
+  Esser et al. 2024: more steps at mid noise, where the object's shape is decided). Either way each ``t`` keeps
+  its target; only how often it is trained changes;
+- **twins** (off by default): ``twins=True`` pairs each clip in a batch with its twin -- the same seed, path and
+  noise, another shape (:func:`labkit.data.shapes.twin_caption`) -- so the loss sees the shape word's effect
+  directly;
+- :func:`labkit.training.loop.fit`: AdamW, warm-up + cosine LR, EMA (shipped weights), progress bar, loss history;
 - **checkpoints** (the EMA weights) through ``CogVideoXPipeline.save_pretrained`` (tokenizer included), plus a
   ``training_state/`` folder (raw weights, EMA, AdamW state, losses; safetensors + JSON) for **resume**. Every
   random draw of step ``s`` comes from a generator seeded by ``(seed, s)``, so a resumed run is identical to an
-  uninterrupted one.
+  uninterrupted one;
+- **decoder fine-tuning** (``--decoder-steps``, :func:`finetune_decoder`): after training, the VAE decoder learns to
+  draw clips from the model's own samples, the encoder (so the latent code) frozen.
+
+What each recipe choice measured is in ``docs/models.md`` (tiny-t2v, tiny-i2v).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import itertools
 import json
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -89,13 +89,12 @@ from labkit.models.cogvideox import (
 )
 from labkit.models.text import shapes_tokenizer, tokenize
 from labkit.models.vae import encode_posterior, load_vae
-from labkit.shipping.records import write_run_record
-from labkit.shipping.ship import ship_checked
+from labkit.training.cli import TrainedRun
 from labkit.training.loop import TrainConfig, fit
 from labkit.training.vae import encoder_parameters, reconstruction_loss
 
 __all__ = ["CACHE_DIR", "T_SAMPLINGS", "LatentCache", "build_cache", "v_training_pair", "TrainT2VConfig", "train",
-           "finetune_decoder", "LiveLossPlot", "main_t2v", "main_i2v"]
+           "finetune_decoder", "LiveLossPlot", "add_arguments", "run", "check_arguments"]
 
 
 CACHE_DIR = OUTPUTS_DIR / "cache" / "t2v"
@@ -246,7 +245,7 @@ def _save_state(folder: Path, raw: Denoiser, ema: Denoiser, optimizer, step: int
 
 
 def _load_state(folder: Path, raw: Denoiser, cfg: TrainT2VConfig) -> dict:
-    """Restore raw weights into ``raw``; returns ``labkit.train.fit``'s ``resume_from``."""
+    """Restore raw weights into ``raw``; returns :func:`labkit.training.loop.fit`'s ``resume_from``."""
 
     state = json.loads((folder / "state.json").read_text())
     saved = {k: v for k, v in state["config"].items() if k not in ("steps", "checkpoint_every")}
@@ -272,7 +271,7 @@ def _load_state(folder: Path, raw: Denoiser, cfg: TrainT2VConfig) -> dict:
 def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path | None = None,
           cache: LatentCache | None = None, on_log=None, progress: bool = True, on_checkpoint=None,
           init_from=None):
-    """Train a denoiser; returns ``labkit.train.TrainResult`` (``.model``: the EMA :class:`Denoiser`).
+    """Train a denoiser; returns :class:`labkit.training.loop.TrainResult` (``.model``: the EMA :class:`Denoiser`).
 
     ``out``: checkpoint folder (pipeline format + ``training_state/``), written every ``checkpoint_every``
     steps and at the end; ``resume``: such a folder to continue from (same settings, more or equal steps).
@@ -350,7 +349,7 @@ def finetune_decoder(pipe, steps: int = 450, batch: int = 4, lr: float = 5e-4, t
     encoded, sampled back from a random sampler timestep <= ``t_max`` with their captions (:func:`sample_from`,
     ``sampler_steps``, ``guidance_scale``: as the pipeline generates), and the decoder alone is trained to draw
     the *clip* from that (L1 + MSE). The encoder, so the latent code the transformer learned, is untouched. Cf.
-    decoders fine-tuned on a diffusion model's own outputs. Returns ``labkit.train.fit``'s result.
+    decoders fine-tuned on a diffusion model's own outputs. Returns :func:`labkit.training.loop.fit`'s result.
     """
 
     _check_ddim(pipe)
@@ -431,61 +430,49 @@ def _replace_folder(folder: Path, write) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _parse(argv: list[str], kind: str) -> argparse.Namespace:
+def add_arguments(parser, kind: str) -> None:
+    """``labkit train t2v|i2v``: the recipe's own flags (the shell adds the common ones)."""
     d = TrainT2VConfig(kind=kind)
-    p = argparse.ArgumentParser(prog=f"labkit train {kind}", description=__doc__.splitlines()[0])
-    for name in ("steps", "batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "seed",
-                 "checkpoint_every", "width", "layers", "text_width", "pos_scale", "patch_size"):
-        p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
-    p.add_argument("--t-sampling", choices=T_SAMPLINGS, default=d.t_sampling,
-                   help="training timesteps: uniform (CogVideoX, default) or logit-normal (SD3: denser mid-noise)")
-    p.add_argument("--logit-mean", type=float, default=d.logit_mean,
-                   help="logit-normal only: centre of logit(t/1000); negative trains more at low noise")
-    p.add_argument("--logit-std", type=float, default=d.logit_std, help="logit-normal only: its spread")
-    p.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
-                   help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
-    p.add_argument("--out", type=Path, default=OUTPUTS_DIR / "models" / f"tiny-{kind}",
-                   help="checkpoint folder (default outputs/models/tiny-KIND; trial runs stay out of data/)")
-    p.add_argument("--resume", type=Path, default=None, help="a checkpoint folder written by an earlier run")
-    p.add_argument("--eval", type=int, default=0, help="held-out clips to evaluate after training (84 = all)")
-    p.add_argument("--ship", type=Path, default=None,
-                   help="ship into this data/models/ folder, only if --eval 84 meets the issue's bars")
-    p.add_argument("--ship-below-bars", action="store_true",
-                   help="with --ship and --eval 84: ship even if the bars are missed, recording which ones in "
-                        "PROVENANCE.json (bars_met false, bars_problem) so every reader can say so")
-    p.add_argument("--init-from", type=Path, default=None,
-                   help="a trained text-to-video pipeline folder to start from (i2v: zero-initialised image "
-                        "channels; t2v: a fine-tune, same sizes, fresh optimizer and LR schedule)")
-    p.add_argument("--twins", action="store_true",
-                   help="batches of twin clips (the same path, another shape) sharing t and noise")
-    p.add_argument("--curve-clips", type=int, default=0,
-                   help="t2v: held-out clips (10 sampler steps) scored at every checkpoint, for a learning curve")
-    p.add_argument("--vae", type=Path, default=None,
-                   help="a 3D VAE folder (default: the course's, labkit.vae.COURSE_VAES['3d'] in data/models/)")
-    p.add_argument("--decoder-steps", type=int, default=0,
-                   help="t2v: after training, fine-tune the VAE decoder on the model's own samples for this many "
-                        "steps (finetune_decoder; the encoder and its code unchanged) and save it in --out")
-    p.add_argument("--decoder-t-max", type=int, default=400,
-                   help="--decoder-steps: the samples start from training clips noised to a timestep <= this")
-    p.add_argument("--decoder-lr", type=float, default=5e-4, help="--decoder-steps: learning rate")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    args = p.parse_args(argv)
-    if args.decoder_steps and kind != "t2v":
-        p.error("--decoder-steps fine-tunes a text-to-video model's decoder (labkit train t2v)")
-    return args
+    for name in ("batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "checkpoint_every", "width",
+                 "layers", "text_width", "pos_scale", "patch_size"):
+        parser.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
+    parser.set_defaults(steps=d.steps)
+    parser.add_argument("--t-sampling", choices=T_SAMPLINGS, default=d.t_sampling,
+                        help="training timesteps: uniform (CogVideoX, default) or logit-normal (SD3: denser mid-noise)")
+    parser.add_argument("--logit-mean", type=float, default=d.logit_mean,
+                        help="logit-normal only: centre of logit(t/1000); negative trains more at low noise")
+    parser.add_argument("--logit-std", type=float, default=d.logit_std, help="logit-normal only: its spread")
+    parser.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
+                        help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
+    parser.add_argument("--eval", type=int, default=0,
+                        help="held-out clips to evaluate after training (84 = all; --ship needs all)")
+    parser.add_argument("--twins", action="store_true",
+                        help="batches of twin clips (the same path, another shape) sharing t and noise")
+    parser.add_argument("--curve-clips", type=int, default=0,
+                        help="t2v: held-out clips (10 sampler steps) scored at every checkpoint, for a learning curve")
+    parser.add_argument("--vae", type=Path, default=None,
+                        help="a 3D VAE folder (default: the course's, labkit.models.vae.COURSE_VAES['3d'])")
+    parser.add_argument("--decoder-steps", type=int, default=0,
+                        help="t2v: after training, fine-tune the VAE decoder on the model's own samples for this "
+                             "many steps (finetune_decoder; the encoder and its code unchanged) and save it in --out")
+    parser.add_argument("--decoder-t-max", type=int, default=400,
+                        help="--decoder-steps: the samples start from training clips noised to a timestep <= this")
+    parser.add_argument("--decoder-lr", type=float, default=5e-4, help="--decoder-steps: learning rate")
 
 
-def _main(argv: list[str], kind: str) -> int:
+def check_arguments(args) -> None:
+    if args.decoder_steps and args.trainer != "t2v":
+        raise ValueError("--decoder-steps fine-tunes a text-to-video model's decoder (labkit train t2v)")
+    if args.vae is not None and not Path(args.vae).is_dir():
+        raise ValueError(f"--vae: expected a VAE folder, got {args.vae}")
 
-    args = _parse(list(argv), kind)
-    torch.set_num_threads(args.threads)
+
+def run(args) -> TrainedRun:
+    """Train the tiny t2v (or i2v) pipeline into ``args.out``; ``--eval 84`` measures it against the bars."""
+    kind = args.trainer
     cfg = TrainT2VConfig(kind=kind, **{k: getattr(args, k) for k in asdict(TrainT2VConfig()) if k != "kind"})
     t0 = time.perf_counter()
-    if args.vae is not None:
-
-        vae = load_vae(args.vae)
-    else:
-        vae = default_vae()
+    vae = load_vae(args.vae) if args.vae is not None else default_vae()
     curve = []
 
     def measure(model, step):  # adherence on the way: a few held-out clips, fewer sampler steps
@@ -498,13 +485,11 @@ def _main(argv: list[str], kind: str) -> int:
 
     result = train(cfg, vae=vae, out=args.out, resume=args.resume, on_checkpoint=measure,
                    init_from=args.init_from)
-    seconds = time.perf_counter() - t0
-    summary = {"kind": kind, "steps": cfg.steps, "seconds": round(seconds, 1),
+    summary = {"kind": kind, "steps": cfg.steps, "seconds": round(time.perf_counter() - t0, 1),
                "final_loss_mean_last_100": sum(result.losses[-100:]) / max(1, len(result.losses[-100:]))}
     if curve:
         summary["adherence_curve"] = curve
     if args.decoder_steps:
-
         pipe = DiffusionPipeline.from_pretrained(args.out)
         tuned = finetune_decoder(pipe, steps=args.decoder_steps, t_max=args.decoder_t_max, lr=args.decoder_lr,
                                  seed=cfg.seed)
@@ -512,40 +497,14 @@ def _main(argv: list[str], kind: str) -> int:
         last = tuned.losses[-50:]
         summary["decoder"] = {"steps": tuned.steps, "t_max": args.decoder_t_max, "lr": args.decoder_lr,
                               "seconds": round(tuned.seconds, 1), "final_loss": sum(last) / len(last)}
-        seconds = time.perf_counter() - t0
-        summary["seconds"] = round(seconds, 1)
+        summary["seconds"] = round(time.perf_counter() - t0, 1)
     if args.eval:
-
         pipe = DiffusionPipeline.from_pretrained(args.out)
         pipe.set_progress_bar_config(disable=True)
         t1 = time.perf_counter()
         report = (evaluate_t2v if kind == "t2v" else evaluate_i2v)(pipe, args.eval)
         summary["eval"] = {k: v for k, v in report.items() if k not in ("results", "videos", "captions")}
         summary["eval"]["seconds"] = round(time.perf_counter() - t1, 1)
-    print(json.dumps(summary, indent=1, default=str))
-    command = ("labkit train " + kind + " " + " ".join(argv)).strip()
-    if args.out is not None and Path(args.out).is_dir():
-
-        resumed_here = args.resume is not None and Path(args.resume).resolve() == Path(args.out).resolve()
-        record = {k: summary[k] for k in ("steps", "eval", "decoder") if k in summary}
-        if "eval" in summary:  # the run's verdict, which `labkit ship` carries into PROVENANCE.json
-            record["bars_problem"] = bars_problem(kind, summary["eval"])
-        write_run_record(args.out, command, cfg.seed, seconds, append=resumed_here, extra=record,
-                         builds_on=[args.vae or COURSE_VAE_DIR, args.init_from, args.resume])
-    if args.ship:
-
-        full_eval = summary.get("eval", {}).get("n", 0) >= 84
-        return ship_checked(args.out, args.ship, bars_problem(kind, summary.get("eval")),
-                            args.ship_below_bars and full_eval, command, cfg.seed, seconds, summary,
-                            ignore=("training_state", "RUN.json"))
-    return 0
-
-
-def main_t2v(argv: list[str] | None = None) -> int:
-    """``labkit train t2v [--steps N --batch B ... --out DIR --resume DIR --eval N --ship DIR]``."""
-    return _main(sys.argv[1:] if argv is None else argv, "t2v")
-
-
-def main_i2v(argv: list[str] | None = None) -> int:
-    """``labkit train i2v [...]``: the same recipe with the first frame's latents as extra input channels."""
-    return _main(sys.argv[1:] if argv is None else argv, "i2v")
+    full_eval = summary.get("eval", {}).get("n", 0) >= 84
+    return TrainedRun(summary, bars_problem(kind, summary.get("eval")), below_bars_allowed=full_eval,
+                      builds_on=[args.vae or COURSE_VAE_DIR, args.init_from, args.resume])

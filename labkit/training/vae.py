@@ -1,5 +1,8 @@
 """``labkit train vae --kind 2d|3d``: train the tiny Shapes-world VAEs of ``01_latent_compression``.
 
+Taught in ``01_latent_compression`` (the 3D VAE's latent space is the one ``04_train_tiny_video_model`` denoises);
+the VAEs themselves and ``encode`` / ``decode`` are in :mod:`labkit.models.vae`.
+
 Both VAEs see the same clips (17x64x64, ``ShapesWorld("train", two_objects=0.5)``, seeds disjoint from the
 held-out test clips) and the same loss, ``L1 + MSE + kl_weight * KL`` in the VAE's ``[-1, 1]`` space:
 
@@ -8,34 +11,44 @@ held-out test clips) and the same loss, ``L1 + MSE + kl_weight * KL`` in the VAE
   the nearest whole channel count to the 3D VAE's compression ratio (38.4 vs 40.8 on 17x64x64 clips).
 
 After training the latent scale is measured (``scaling_factor = 1 / std`` of training latents, as for SD) and
-written into the config, so ``labkit.vae.encode`` returns roughly unit-variance latents for diffusion.
+written into the config, so ``labkit.models.vae.encode`` returns roughly unit-variance latents for diffusion.
+
+The stages and options of :func:`train_vae` (each flag of ``labkit train vae``):
+
+- ``image_steps``: a first stage on single frames (a causal 3D VAE codes frame 0 alone, so it is an image VAE for
+  one frame), then the clip stage on crops (``crops="random"`` or ``"object"``: windows around an object, where
+  the error is; :func:`clip_batches`) and finally whole clips (``full_steps``);
+- ``posterior_std``: the never-trained posterior variance fixed small (:func:`fix_posterior_std`), so
+  ``latent_dist.sample()`` equals the mean;
+- ``init_from`` with ``standardize``: continue from a VAE folder, first making every latent channel zero-mean and
+  unit-std inside the weights (:func:`standardize_latents`), as the CogVideoX pipelines only multiply by
+  ``scaling_factor``;
+- ``latent_noise``: the clip stage decodes slightly wrong latents (:func:`vae_loss`), as a denoiser's are;
+- ``code_consistency``: square/circle twin crops (:func:`twin_batches`) trained so that the square-minus-circle code
+  is one pattern wherever the object sits (:func:`labkit.evaluation.vae.code_consistency_loss`);
+- ``decoder_only``: the encoder, so the code, frozen (:func:`encoder_parameters`); the decoder trained alone.
+
+How each shipped VAE was made, with its figures: ``docs/models.md``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
 import shutil
-import sys
-import time
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from labkit import DATA_DIR, PROJECT_ROOT
 from labkit.data.shapes import ShapesWorld, make_clip, parse_caption, twin_caption
 from labkit.data.splits import clip_seed
 from labkit.evaluation.vae import code_consistency_loss
 from labkit.models.vae import _BLOCKS, is_3d, load_vae, tiny_vae_2d, tiny_vae_3d, to_vae_layout
-from labkit.shipping.records import write_run_record
-from labkit.shipping.ship import ship
+from labkit.training.cli import TrainedRun
 from labkit.training.loop import TrainConfig, TrainResult, fit, seed_everything
 
 __all__ = ["DEFAULTS", "CROP", "KL_WEIGHT", "build_vae", "clip_batches", "reconstruction_loss", "vae_loss",
            "twin_batches", "encoder_parameters", "fix_posterior_std", "standardize_latents",
-           "measure_scaling_factor", "train_vae", "main"]
+           "measure_scaling_factor", "train_vae", "add_arguments", "run", "check_arguments"]
 
 
 #: Per kind: latent channels, steps, batch size (clips), learning rate, and the last ``full_steps`` steps that see
@@ -131,8 +144,8 @@ def vae_loss(model, video: torch.Tensor, generator: torch.Generator | None = Non
     """``L1 + MSE`` of the reconstruction of the posterior mean, plus ``KL_WEIGHT * KL`` (mean per value).
 
     Decoding the mean (not a sample) makes these tiny VAEs nearly deterministic autoencoders, which is what the
-    course uses them for (``labkit.vae.encode`` takes the mean) and what a CPU budget of minutes can train; the KL
-    term keeps the latent bounded.
+    course uses them for (``labkit.models.vae.encode`` takes the mean) and what a CPU budget of minutes can train;
+    the KL term keeps the latent bounded.
 
     ``latent_noise`` > 0: decode ``mean + s * sd_c * n`` instead, ``n ~ N(0, 1)`` from ``generator``, ``sd_c`` each
     latent channel's std in the batch (so scaling the latents up cannot outrun the noise) and ``s ~ U(0,
@@ -161,7 +174,7 @@ def twin_batches(pairs: int, seed: int = 0, crop: int | None = CROP, jitter: int
     """Endless ``(videos, centres)`` of square/circle twins, for :func:`code_consistency_loss`.
 
     ``pairs`` one-object training clips whose object is a square or a circle, then their twins (the other shape,
-    the same seed, size and path: :func:`labkit.t2v_train.twin_caption`): ``videos`` ``(2 pairs, F, 3, S, S)``,
+    the same seed, size and path: :func:`labkit.data.shapes.twin_caption`): ``videos`` ``(2 pairs, F, 3, S, S)``,
     the square clips first; ``centres`` ``(pairs, F, 2)``: each object's centre (x, y) per frame in the window.
     ``crop``: a ``crop x crop`` window around the object (+-``jitter``), the same for both twins; None: whole clips.
     """
@@ -287,10 +300,9 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     with :func:`fix_posterior_std`;
     ``scale_batches``: training batches used to measure the latent ``scaling_factor``;
     ``image_steps``: a first stage on single frames (``image_batch`` one-frame crops per step) before the
-    ``steps`` on clips. A causal 3D VAE codes frame 0 alone, so it *is* an image VAE for one frame: images
-    teach it colour and shape ~17x cheaper than clips (on clips alone these tiny VAEs sit for hundreds of steps
-    at grey, colourless objects), and the clip stage then only has to learn time -- as video VAEs are often
-    initialised from image VAEs. The result's ``losses`` are both stages' in order;
+    ``steps`` on clips. A causal 3D VAE codes frame 0 alone, so it *is* an image VAE for one frame: a frame is
+    1/17 of a 17-frame clip's pixels, so images teach it colour and shape cheaply, and the clip stage then mostly
+    has to learn time -- as video VAEs are often initialised from image VAEs. The result's ``losses`` are both stages' in order;
     ``init_from``: a VAE folder of the same kind to continue training from (instead of a random start);
     ``standardize``: (with ``init_from``) first make every latent channel zero-mean, unit-std on training clips
     (:func:`standardize_latents`); the training then repairs the decoder's border;
@@ -387,15 +399,10 @@ def _val_monitor(model, every: int = 100, frames: int = 17):
     return on_log
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: ``labkit train vae --kind 2d|3d [--steps N] [--seed S] [--out DIR]``."""
-
-    parser = argparse.ArgumentParser(prog="labkit train vae", description=__doc__.splitlines()[0])
+def add_arguments(parser, kind: str) -> None:
+    """``labkit train vae --kind 2d|3d ...``: the VAE trainer's own flags (the shell adds the common ones)."""
     parser.add_argument("--kind", choices=sorted(DEFAULTS), required=True, help="2d: per-frame AutoencoderKL; "
                         "3d: causal AutoencoderKLCogVideoX")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps on clips (default: per kind; 0 with --init-from: none)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=None, help="clips per step")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: per kind)")
     parser.add_argument("--full-steps", type=int, default=None,
@@ -404,8 +411,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="random windows, or windows around an object (where the reconstruction error is)")
     parser.add_argument("--image-steps", type=int, default=0,
                         help="first train this many steps on single frames (see train_vae), then --steps on clips")
-    parser.add_argument("--init-from", type=Path, default=None,
-                        help="continue from this VAE folder (same kind) instead of a random initialisation")
     parser.add_argument("--standardize", action="store_true",
                         help="with --init-from: first make each latent channel zero-mean, unit-std (standardize_latents)")
     parser.add_argument("--layers-per-block", type=int, default=1,
@@ -424,15 +429,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --init-from: freeze the encoder (its latent code) and train the decoder alone")
     parser.add_argument("--twin-pairs", type=int, default=4, help="twin pairs per step for --code-consistency")
     parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default outputs/models/vae-KIND); inside data/ it is shipped")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = args.out or PROJECT_ROOT / "outputs" / "models" / f"vae-{args.kind}"
-    if out.exists() and DATA_DIR.resolve() in out.resolve().parents:
-        parser.error(f"{out} exists; refusing to overwrite shipped files (choose another --out)")
-    start = time.perf_counter()
+
+
+def check_arguments(args) -> None:
+    if args.decoder_only and args.init_from is None:
+        raise ValueError("--decoder-only: expected --init-from FOLDER (the VAE whose encoder is kept)")
+
+
+def run(args) -> TrainedRun:
+    """Train the VAE and save it (``save_pretrained``) into ``args.out``."""
     model, result = train_vae(args.kind, steps=args.steps, seed=args.seed, batch=args.batch, lr=args.lr,
                               full_steps=args.full_steps, crops=args.crops, val_every=args.val_every,
                               posterior_std=args.posterior_std, image_steps=args.image_steps,
@@ -440,22 +445,9 @@ def main(argv: list[str] | None = None) -> int:
                               layers_per_block=args.layers_per_block, latent_noise=args.latent_noise,
                               spatial_factor=args.spatial_factor, code_consistency=args.code_consistency,
                               twin_pairs=args.twin_pairs, decoder_only=args.decoder_only)
-    seconds = time.perf_counter() - start
-    stage = out.parent / f".{out.name}-stage"
-    model.save_pretrained(stage, safe_serialization=True)
-    command = "labkit train vae " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    shutil.rmtree(args.out, ignore_errors=True)  # outputs/ is scratch: a re-run replaces its folder
+    model.save_pretrained(args.out, safe_serialization=True)
     last = result.losses[-50:]
-    extra = {"final_loss": round(sum(last) / len(last), 5) if last else None, "steps": result.steps,
-             "scaling_factor": model.config.scaling_factor}
-    if DATA_DIR.resolve() in out.resolve().parents:
-
-        ship(stage, out, command, args.seed, seconds, extra=extra)
-        shutil.rmtree(stage, ignore_errors=True)  # ship copied it
-    else:
-
-        shutil.rmtree(out, ignore_errors=True)
-        stage.rename(out)
-        write_run_record(out, command, args.seed, seconds, builds_on=[args.init_from], extra=extra)
-    print(f"trained vae-{args.kind} in {seconds:.0f} s ({result.steps} steps, final loss {extra['final_loss']}); "
-          f"saved to {out}")
-    return 0
+    summary = {"final_loss": round(sum(last) / len(last), 5) if last else None, "steps": result.steps,
+               "scaling_factor": model.config.scaling_factor}
+    return TrainedRun(summary, builds_on=[args.init_from])

@@ -1,7 +1,7 @@
 """The latent-compression panel: choose a held-out clip, a VAE and a decode chunk size -> reconstruction,
 error heat map, metrics and decode cost.
 
-Taught in ``01_latent_compression``. :func:`labkit.vae_eval.reconstruction_view` computes; the panel only wires
+Taught in ``01_latent_compression``. :func:`labkit.evaluation.vae.reconstruction_view` computes; the panel only wires
 controls to it (tests drive it headlessly: ``panel.controls["vae"].value = "3D VAE"``; ``panel.view.value``).
 """
 

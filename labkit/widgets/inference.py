@@ -1,8 +1,9 @@
 
 """Control panel of ``05_svd_cogvideox_inference``: pick a memory plan, run it, see time, memory and the video.
 
-Thin wiring over :func:`labkit.inference.measure` and :func:`labkit.inference.predict_for`; the result is shown in
-an ``ipywidgets.HTML`` so a headless test can read ``.value``.
+Taught in ``05_svd_cogvideox_inference``. Thin wiring over :func:`labkit.inference.measure` and
+:func:`labkit.inference.predict_for`; the result is shown in an ``ipywidgets.HTML`` so a headless test can read
+``.value``.
 """
 
 from __future__ import annotations

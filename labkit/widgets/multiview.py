@@ -1,7 +1,7 @@
 """Notebook 06's control panels: the reprojection explorer and the generator's elevation/azimuth controls.
 
-Thin wiring over :func:`labkit.multiview.reprojection_demo` and
-:func:`labkit.multiview_train.generate_for_object`; the ``render_*`` functions are pure and the tests call them.
+Taught in ``06_multiview_generation``. Thin wiring over :func:`labkit.multiview.reprojection_demo` and
+:func:`labkit.models.orbit_unet.generate_for_object`; the ``render_*`` functions are pure and the tests call them.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def image_row_html(images, titles, width: int = 128) -> str:
 
 
 def render_reprojection(orbit, i: int, j: int) -> str:
-    """HTML for warping view ``i`` of a ground-truth ``orbit`` (:class:`labkit.orbit.OrbitViews`) into view ``j``."""
+    """HTML for warping view ``i`` of a ground-truth ``orbit`` (:class:`labkit.data.orbit.OrbitViews`) into view
+    ``j``."""
 
     r = reprojection_demo(orbit.views, orbit.depth, orbit.cameras, i, j)
     scale = float(r["error"].max()) or 1.0

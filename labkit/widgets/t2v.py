@@ -1,6 +1,7 @@
 """Notebook 04's control panel: prompt words + guidance + steps + seed -> a generated clip and its adherence.
 
-Thin wiring over :func:`labkit.data.compose_caption`, :func:`labkit.t2v.generate` and
+Taught in ``04_train_tiny_video_model``. Thin wiring over :func:`labkit.data.compose_caption`,
+:func:`labkit.models.cogvideox.generate` and
 :func:`labkit.metrics.prompt_adherence`; ``render`` is a pure function the tests call directly.
 """
 
