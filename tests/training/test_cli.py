@@ -1,0 +1,101 @@
+"""The one trainer shell (labkit train KIND): common flags checked once, RUN.json, one shipping path."""
+
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+
+import labkit
+from labkit import models
+from labkit.shipping import manifest
+from labkit.shipping import ship as shipping
+from labkit.training import cli
+
+
+def test_every_trainer_makes_a_registered_model_and_lists_it(capsys):
+    assert {t.makes for t in cli.TRAINERS.values()} <= set(models.REGISTRY)
+    from labkit.course.cli import main
+
+    assert main(["train", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(kind in out and makes in out for kind, makes, _ in cli.trainer_table())
+    assert "data/models/tiny-t2v" in out and "04_train_tiny_video_model" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "-5"], "--steps: expected an integer >= 1, got -5"),
+    (["--steps", "5", "--seed", "-1"], "--seed: expected a seed in [0, 2**32), got -1"),
+    (["--threads", "0"], "--threads: expected an integer >= 1, got 0"),
+    (["--ship", "data/models/tiny-t2v"], "data/models/tiny-t2v exists"),
+    (["--ship", "/tmp/elsewhere"], "--ship: expected a folder inside"),
+    (["--below-bars"], "--below-bars only applies with --ship"),
+    (["--resume", "/no/such/run"], "--resume: expected an existing folder"),
+])
+def test_bad_common_flags_are_refused_before_the_trainer_is_imported(argv, message):
+    code = ("import sys\nfrom labkit.training.cli import main\ntry:\n    main('t2v', sys.argv[1:])\n"
+            "except SystemExit as e:\n    print('exit', e.code, 'labkit.training.t2v' in sys.modules, "
+            "'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
+                         cwd=labkit.PROJECT_ROOT)
+    assert out.stdout.strip() == "exit 2 False False", out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unknown_trainer_is_refused(capsys):
+    assert cli.main("no-such-model", []) == 2
+    assert "expected one of: vae" in capsys.readouterr().err
+
+
+def test_out_inside_data_is_the_recorded_form_of_ship():
+    args = cli.common_parser(cli.TRAINERS["image-unet"]).parse_args(["--out", "data/models/some-new-model"])
+    cli.check_common(args, cli.TRAINERS["image-unet"])
+    assert args.ship.name == "some-new-model" and args.out == labkit.OUTPUTS_DIR / "models" / "tiny-image-unet"
+
+
+@pytest.fixture()
+def fake_trainer(tmp_path, monkeypatch):
+    """A trainer module of our own (registered as kind 'fake') and a data/ folder of our own."""
+    data = tmp_path / "data"
+    (data / "models").mkdir(parents=True)
+    for module in (labkit, cli, shipping, manifest):
+        monkeypatch.setattr(module, "DATA_DIR", data)
+    module = types.ModuleType("fake_trainer_module")
+    module.__doc__ = "A fake trainer."
+    module.add_arguments = lambda parser, kind: parser.add_argument("--quality", type=float, default=1.0)
+
+    def run(args):
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "weights.txt").write_text(f"{args.steps} {args.seed}")
+        (args.out / "training_state").mkdir(exist_ok=True)
+        problem = "" if args.quality >= 0.5 else f"quality {args.quality} < 0.5"
+        return cli.TrainedRun({"steps": args.steps, "quality": args.quality}, problem)
+
+    module.run = run
+    monkeypatch.setitem(sys.modules, "fake_trainer_module", module)
+    monkeypatch.setitem(cli.TRAINERS, "fake", cli.Trainer("fake", "fake_trainer_module", "fake-model", "00_tour", 7))
+    return data
+
+
+def test_a_run_writes_its_record_and_ships_when_the_bars_are_met(fake_trainer, tmp_path):
+    out = tmp_path / "run"
+    assert cli.main("fake", ["--out", str(out), "--seed", "3", "--ship"]) == 0
+    run = json.loads((out / "RUN.json").read_text())["runs"][0]
+    assert run["command"] == f"labkit train fake --out {out} --seed 3 --ship"
+    assert (run["seed"], run["steps"], run["quality"], run["bars_problem"]) == (3, 7, 1.0, "")
+    shipped = fake_trainer / "models" / "fake-model"
+    assert (shipped / "weights.txt").read_text() == "7 3"
+    assert not (shipped / "training_state").exists() and not (shipped / "RUN.json").exists()
+    provenance = json.loads((shipped / "PROVENANCE.json").read_text())
+    assert provenance["bars_met"] is True and provenance["command"] == run["command"]
+    assert "models/fake-model/weights.txt" in (fake_trainer / "MANIFEST").read_text()
+
+
+def test_below_the_bars_nothing_ships_unless_told_and_then_it_says_so(fake_trainer, tmp_path, capsys):
+    dest = fake_trainer / "models" / "fake-model"
+    assert cli.main("fake", ["--out", str(tmp_path / "a"), "--quality", "0.2", "--ship"]) == 1
+    assert not dest.exists() and "quality 0.2 < 0.5" in capsys.readouterr().err
+    assert cli.main("fake", ["--out", str(tmp_path / "b"), "--quality", "0.2", "--ship", "--below-bars"]) == 0
+    provenance = json.loads((dest / "PROVENANCE.json").read_text())
+    assert provenance["bars_met"] is False and provenance["bars_problem"] == "quality 0.2 < 0.5"
