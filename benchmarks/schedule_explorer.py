@@ -19,7 +19,8 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from labkit.widgets.schedules import figure_png_html, schedule_explorer
+from labkit.widgets import png_html
+from labkit.widgets.schedules import schedule_explorer
 
 BUDGET_MS = 50.0
 
@@ -56,7 +57,7 @@ def main(argv=None) -> None:
     naive = []
     for _ in range(max(5, args.repeats // 2)):
         start = time.perf_counter()
-        figure_png_html(panel.plot.fig)  # full redraw of every axis, tick and label + default PNG
+        png_html(panel.plot.fig)  # full redraw of every axis, tick and label + default PNG
         naive.append(1e3 * (time.perf_counter() - start))
 
     print(f"{'control change':<16}{'n':>4}{'compute ms':>12}{'draw ms':>10}{'median ms':>11}{'p95 ms':>9}")

@@ -4,8 +4,8 @@ decoding at several video lengths, with ratios to full decoding measured in the 
     python benchmarks/vae_decode.py [--frames 9 17 33 65] [--batch 2] [--repeats 2]
 
 Uses the shipped ``data/models/vae-2d`` and ``vae-3d`` (random-weight VAEs of the same architecture when they are
-absent: cost does not depend on the weights). Peak memory is counted by ``labkit.vae_eval.PeakTensorMemory``
-(live tensors created during the decode; weights and inputs excluded).
+absent: cost does not depend on the weights). Peak memory is ``labkit.profiling.PeakAllocated`` (the torch
+profiler's peak of live tensor bytes during the decode, kernel workspaces included; weights and inputs excluded).
 """
 
 from __future__ import annotations

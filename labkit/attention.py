@@ -40,7 +40,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
-from labkit.profiling import _peak_bytes
+from labkit.profiling import PeakAllocated, torch_threads
 
 __all__ = ["VARIANTS", "PATTERNS", "attend", "spatial_attention", "temporal_attention", "joint_attention",
            "token_mask", "reference_attention", "SpaceTimeAttention", "FactorisedBlock",
@@ -289,16 +289,13 @@ def measure_attention(variant: str, num_frames: int, height: int, width: int, he
 
     ``backend``: ``"auto"`` (PyTorch picks, usually a flash kernel that never stores the matrix), ``"math"``
     (materialises the attention matrix, what the memory model counts) or ``"flash"``. ``threads``: CPU threads
-    for the measurement (``1`` gives stable timings on a busy shared machine; ``None`` leaves the setting).
+    for the timing (``1`` gives stable timings on a busy shared machine; ``None`` leaves the setting). The peak
+    is :class:`labkit.profiling.PeakAllocated` of one more call (on the CPU: one thread, whatever ``threads``).
     """
     if threads is not None:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
+        with torch_threads(threads):
             return measure_attention(variant, num_frames, height, width, heads, head_dim, batch, repeats, backend,
                                      device)
-        finally:
-            torch.set_num_threads(previous)
 
     backends = {"auto": None, "math": SDPBackend.MATH, "flash": SDPBackend.FLASH_ATTENTION}
     if backend not in backends:
@@ -321,7 +318,9 @@ def measure_attention(variant: str, num_frames: int, height: int, width: int, he
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
-    return Measurement(variant, sorted(times)[len(times) // 2], _peak_bytes(call), model)
+    with PeakAllocated(device) as memory:
+        call()
+    return Measurement(variant, sorted(times)[len(times) // 2], memory.peak, model)
 
 
 def cost_curves(grids: list[tuple[int, int, int]], heads: int = 2, head_dim: int = 32,

@@ -35,7 +35,8 @@ import torch
 _SECANT_STEPS = 6
 
 __all__ = ["Camera", "intrinsics", "look_at", "orbit_pose", "orbit_cameras", "check_camera", "pixel_rays",
-           "plucker_rays", "reproject", "perspective_warp", "reprojection_demo", "reprojection_error"]
+           "plucker_rays", "reproject", "perspective_warp", "reprojection_demo", "reprojection_error",
+           "psnr_from_mse"]
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,13 @@ def perspective_warp(view: torch.Tensor, cam: Camera, cams: Camera, background=(
     return torch.stack(out)
 
 
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the [0, 1] scale: ``10 log10(1 / mse)`` (an MSE floored at 1e-12, so a
+    perfect match gives 120 dB, not infinity). For the MSE over a visibility mask, which whole-frame PSNR
+    (:func:`labkit.metrics.psnr`) cannot take."""
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
 def reprojection_demo(views: torch.Tensor, depths: torch.Tensor, cams: Camera, i: int, j: int) -> dict:
     """Notebook 06's reprojection panel: view ``i`` warped into camera ``j`` with ground-truth depth -- the warp,
     the visibility mask, the per-pixel squared error ``(H, W)`` against view ``j`` on the mask, its PSNR (dB) and
@@ -272,7 +280,7 @@ def reprojection_demo(views: torch.Tensor, depths: torch.Tensor, cams: Camera, i
     error = ((warped - views[j]) ** 2).mean(0) * mask
     mse = float(error[mask].mean()) if mask.any() else float("nan")
     visible = float(mask.sum() / torch.isfinite(depths[j]).sum().clamp_min(1))
-    return {"warped": warped, "mask": mask, "error": error, "psnr": 10 * math.log10(1 / max(mse, 1e-12)),
+    return {"warped": warped, "mask": mask, "error": error, "psnr": psnr_from_mse(mse),
             "visible": visible}
 
 
@@ -293,4 +301,4 @@ def reprojection_error(views: torch.Tensor, depths: torch.Tensor, cams: Camera) 
         warped, mask = reproject(views[k], depths[k], cams[k], cams[(k + 1) % V])
         per_pair.append(float(((warped - views[(k + 1) % V]) ** 2).mean(0)[mask].mean()) if mask.any() else 0.0)
     mse = float(np.mean(per_pair))
-    return {"mse": mse, "psnr": 10 * math.log10(1 / max(mse, 1e-12)), "per_pair": per_pair}
+    return {"mse": mse, "psnr": psnr_from_mse(mse), "per_pair": per_pair}

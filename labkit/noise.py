@@ -10,8 +10,8 @@ Taught in ``03_noise_schedules`` (the schedules themselves are in :mod:`labkit.s
   Initialization Gap in Video Diffusion Models", and match diffusers' ``FreeInitMixin`` (checked in the tests).
 - :func:`denoise` and :func:`freeinit_sample` are the sampling loops of the notebook's model experiments (with the
   shipped ``tiny-t2v``; the tests drive them with small denoisers of known answer); :func:`compare_initial_noise`
-  and :func:`steps_vs_quality` measure the videos, and :func:`cogvideox_video` runs a ``CogVideoXPipeline`` from
-  given initial noise.
+  and :func:`steps_vs_quality` measure the videos. Every experiment takes the model as a function of the initial
+  noise; :func:`labkit.models.cogvideox.noise_generator` makes one from a ``CogVideoXPipeline``.
 
 Layout: noise tensors use the course convention, frames on axis ``-4`` (``(F, C, H, W)`` or ``(B, F, C, H, W)``);
 pass ``frame_dim`` for another layout (diffusers' AnimateDiff latents ``(B, C, F, H, W)`` have ``frame_dim=-3``).
@@ -26,13 +26,12 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
-from labkit.video import from_pipeline_output
+from labkit.schedules import swap_scheduler
 
 __all__ = [
     "NOISE_KINDS", "FILTERS", "correlated_noise", "correlation_theory", "frame_covariance",
     "covariance_standard_error", "freq_filter", "freq_mix", "freeinit_reinit", "denoise", "freeinit_sample",
-    "frame_flicker", "compare_initial_noise", "correlation_demo", "lowpass_correlation", "steps_vs_quality",
-    "cogvideox_latent_shape", "cogvideox_video", "cogvideox_decode",
+    "compare_initial_noise", "correlation_demo", "lowpass_correlation", "steps_vs_quality",
 ]
 
 NOISE_KINDS: tuple[str, ...] = ("independent", "mixed", "progressive")
@@ -238,15 +237,6 @@ def freeinit_sample(sample_fn: Callable[[torch.Tensor], torch.Tensor], initial_n
     return samples
 
 
-def frame_flicker(video: torch.Tensor) -> float:
-    """Mean absolute change between consecutive frames of a clip ``(F, C, H, W)`` (or any tensor with frames
-    on axis -4): a simple flicker proxy, in the clip's units (0 for a still clip); the same quantity as
-    :func:`labkit.metrics.flicker`, for any frame layout."""
-    if video.ndim < 4 or video.shape[-4] < 2:
-        raise ValueError(f"expected a clip (F, C, H, W) with F >= 2, got shape {tuple(video.shape)}")
-    return float((video.diff(dim=-4)).abs().mean())
-
-
 def compare_initial_noise(generate: Callable[[torch.Tensor], torch.Tensor], shape, settings: dict[str, dict],
                           seeds, metrics: dict[str, Callable[[torch.Tensor], float]]) -> list[dict]:
     """Run ``generate(initial_noise) -> video`` once per seed and noise setting and measure each video.
@@ -321,41 +311,17 @@ def steps_vs_quality(generate: Callable[[str, int, int], torch.Tensor], samplers
     return rows
 
 
-def cogvideox_latent_shape(pipe, num_frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
-    """The initial-noise shape ``(1, F_latent, C, h, w)`` a ``CogVideoXPipeline`` uses for a video (its
-    ``prepare_latents``): ``F_latent = (num_frames - 1) // temporal_factor + 1``, ``h = height // spatial``."""
-    f_t, f_s = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
-    if (num_frames - 1) % f_t or height % f_s or width % f_s:
-        raise ValueError(f"expected num_frames = {f_t}k+1 and height, width multiples of {f_s}, "
-                         f"got {num_frames} frames of {height}x{width}")
-    channels = pipe.transformer.config.in_channels  # text-to-video: the latent channels only
-    return (1, (num_frames - 1) // f_t + 1, channels, height // f_s, width // f_s)
+def sampler_generator(pipe, generate: Callable[..., torch.Tensor], shape) -> Callable[[str, int, int], torch.Tensor]:
+    """``with_sampler(sampler, num_steps, seed) -> video``, the form :func:`steps_vs_quality` calls.
 
+    Gives ``pipe`` the sampler named ``sampler`` for its trained schedule (:func:`labkit.schedules.swap_scheduler`,
+    in place), draws independent initial noise of ``shape`` (e.g. ``(1, F_latent, C, h, w)``) from a CPU generator
+    seeded ``seed`` and returns ``generate(noise, num_steps)`` (e.g. :func:`labkit.models.cogvideox.noise_generator`).
+    """
 
-def cogvideox_video(pipe, latents: torch.Tensor, num_inference_steps: int, num_frames: int, height: int,
-                    width: int, output: str = "video", **pipe_kwargs) -> torch.Tensor:
-    """Run a ``CogVideoXPipeline`` from given initial noise ``latents`` ``(1, F_latent, C, h, w)`` (frames on
-    axis -4, so :func:`correlated_noise` fits directly). ``output="video"`` returns the clip ``(F, C, H, W)`` in
-    [0, 1]; ``"latent"`` the final latents (what :func:`freeinit_sample` iterates on). ``pipe_kwargs`` go to
-    the pipeline (``prompt`` or ``prompt_embeds``, ``guidance_scale`` ...)."""
+    def with_sampler(sampler: str, num_steps: int, seed: int) -> torch.Tensor:
+        swap_scheduler(pipe, sampler)
+        noise = correlated_noise(shape, kind="independent", generator=torch.Generator().manual_seed(seed))
+        return generate(noise, num_steps)
 
-    want = cogvideox_latent_shape(pipe, num_frames, height, width)
-    if tuple(latents.shape) != want:
-        raise ValueError(f"expected initial latents of shape {want} for {num_frames} frames of {height}x{width}, "
-                         f"got {tuple(latents.shape)}")
-    if output not in ("video", "latent"):
-        raise ValueError(f"expected output 'video' or 'latent', got {output!r}")
-    if "prompt" in pipe_kwargs:  # tiny models have short text positions: tokenise to the transformer's length
-        pipe_kwargs.setdefault("max_sequence_length", pipe.transformer.config.max_text_seq_length)
-    out = pipe(latents=latents, num_inference_steps=num_inference_steps, num_frames=num_frames, height=height,
-               width=width, output_type="pt" if output == "video" else "latent", **pipe_kwargs)
-    return from_pipeline_output(out.frames)[0] if output == "video" else out.frames
-
-
-def cogvideox_decode(pipe, latents: torch.Tensor) -> torch.Tensor:
-    """Decode ``CogVideoXPipeline`` latents ``(1, F_latent, C, h, w)`` into a clip ``(F, C, H, W)`` in [0, 1]
-    (the pipeline's own ``decode_latents`` and ``postprocess_video``)."""
-
-    with torch.no_grad():
-        frames = pipe.video_processor.postprocess_video(pipe.decode_latents(latents), output_type="pt")
-    return from_pipeline_output(frames)[0]
+    return with_sampler

@@ -38,6 +38,7 @@ __all__ = [
     "from_pipeline_output",
     "save_video",
     "encode_video",
+    "data_uri",
     "video_html",
     "show_video",
     "show_videos",
@@ -210,13 +211,18 @@ def encode_video(video, fps: float = 8.0, fmt: str | None = None) -> tuple[bytes
         return path.read_bytes(), ("video/mp4" if fmt == "mp4" else "image/gif")
 
 
+def data_uri(data: bytes, mime: str) -> str:
+    """``data:MIME;base64,...``: bytes (an encoded video, a PNG) embedded in HTML, no file beside the notebook."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def video_html(video, fps: float = 8.0, width: int = 192, title: str | None = None, fmt: str | None = None) -> str:
     """Self-contained HTML for a clip: an embedded HTML5 ``<video>`` (mp4) or an ``<img>`` (gif fallback).
 
     Needs no internet and no files next to the notebook; small clips are upscaled without smoothing.
     """
     data, mime = encode_video(video, fps=fps, fmt=fmt)
-    src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    src = data_uri(data, mime)
     style = f"width:{width}px;image-rendering:pixelated;display:block"
     if mime == "video/mp4":
         media = f'<video class="labkit-video" src="{src}" style="{style}" autoplay loop muted playsinline controls></video>'

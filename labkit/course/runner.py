@@ -17,18 +17,17 @@ import html
 import json
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import papermill
-import psutil
 from papermill.exceptions import PapermillExecutionError
 
 from labkit import NOTEBOOKS_DIR, OUTPUTS_DIR
 from labkit.course.nbtools import coerce_parameters, read_parameters
 from labkit.course.record import read_records
+from labkit.profiling import PeakRSS
 
 __all__ = ["VIDEO_SUFFIXES", "NotebookResult", "find_notebooks", "resolve_parameters", "run_notebook",
            "run_course", "format_summary", "write_report"]
@@ -93,35 +92,6 @@ def resolve_parameters(notebooks: list[Path], given: dict, smoke: bool) -> dict[
     return resolved
 
 
-class _PeakMemory:
-    """Samples the resident memory of this process's children (the kernel) in a thread; peak in MiB."""
-
-    def __init__(self, interval: float = 0.2):
-        self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total / 2**20)
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
 def _describe_error(err: Exception) -> str:
 
     if isinstance(err, PapermillExecutionError):
@@ -161,7 +131,7 @@ def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: i
     status, error = "ok", ""
     t0 = time.perf_counter()
     try:
-        with _PeakMemory() as mem:
+        with PeakRSS(interval=0.2, children=True) as mem:  # the kernel's anonymous resident memory
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name=kernel,
                 cwd=str(notebook.parent), execution_timeout=cell_timeout, progress_bar=progress,
@@ -177,7 +147,7 @@ def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: i
                 os.environ[k] = v
     seconds = time.perf_counter() - t0
     _export_html(output)
-    return NotebookResult(notebook.stem, status, seconds, mem.peak, output, artifacts,
+    return NotebookResult(notebook.stem, status, seconds, mem.peak / 2**20, output, artifacts,
                           parameters, read_records(records_file), error)
 
 

@@ -331,3 +331,15 @@ def twin_caption(caption: str, index: int) -> str:
         if (spec.color, shape, spec.direction) not in HELDOUT_COMBOS:
             return caption.replace(spec.shape, shape)
     raise AssertionError(f"every other shape of {caption!r} is held out")  # cannot happen: <= 1 per colour+direction
+
+
+def objects_touch(truth: ClipTruth, margin: float = 1.3, pad_px: float = 1.0) -> bool:
+    """True when the first two objects of a clip's ground truth come close enough to overlap in some frame: their
+    centres (``positions``, pixels, ``(F, 2)``) get nearer than ``margin * (radius_0 + radius_1) + pad_px`` pixels.
+    ``margin`` covers shapes that reach past their radius (a triangle's circumradius is 1.3 radii). Notebook 07
+    counts the prompt adherence of such clips apart: one shape can hide the other."""
+    if len(truth.objects) < 2:
+        raise ValueError(f"expected a clip with two objects, got {len(truth.objects)}")
+    a, b = truth.objects[:2]
+    distance = np.linalg.norm(a.positions - b.positions, axis=1)
+    return bool(distance.min() < margin * (a.radius + b.radius) + pad_px)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from labkit.data.orbit import BACKGROUND, OrbitWorld
 from labkit.metrics.multiview import consistency_report
 from labkit.models.orbit_unet import OrbitConfig, generate
-from labkit.multiview import perspective_warp
+from labkit.multiview import perspective_warp, psnr_from_mse
 
 __all__ = ["NOT_HELD", "evaluate", "paired_difference", "BARS", "bars_problem"]
 
@@ -63,7 +63,7 @@ def evaluate(unet, cfg: OrbitConfig, num: int = 16, steps: int = 10, seed: int =
             orbits.append({"ground truth": gt.views, "joint": joint, "independent": indep})
     table = {name: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} for name, rows in scores.items()}
     for row in table.values():
-        row["reprojection_psnr"] = 10 * math.log10(1 / max(row["reprojection_mse"], 1e-12))
+        row["reprojection_psnr"] = psnr_from_mse(row["reprojection_mse"])
     return {"table": table, "num": num, "steps": steps, "orbits": orbits,
             "paired": {k: paired_difference([r[k] for r in scores["joint"]], [r[k] for r in scores["independent"]],
                                             higher_is_better=k in ("novel_psnr", "novel_ssim"))
@@ -100,3 +100,16 @@ def bars_problem(report: dict) -> str:
         problems.append(f"joint reprojection MSE {j['reprojection_mse']:.4f} not below "
                         f"{BARS['reprojection_ratio']}x independent {ind['reprojection_mse']:.4f}")
     return "; ".join(problems)
+
+
+def shipped_note(provenance: dict) -> str:
+    """One line about a shipped orbit generator, from its ``PROVENANCE.json`` (:func:`labkit.models.provenance`):
+    the command that trained it, its training seconds and hardware, and when its shipping run measured it below
+    :data:`BARS`, why (that run scored joint generation without holding the input view: the :data:`NOT_HELD` row of
+    :func:`evaluate` re-measures it). Notebook 06 prints it above its results."""
+    note = (f"shipped model data/models/tiny-orbit: `{provenance['command']}` ({provenance['seconds']:.0f} s, "
+            f"{provenance['hardware']})")
+    if not provenance.get("bars_met", True):
+        note += (f"; its training run measured it below the lesson's bars ({provenance['bars_problem']}), with the "
+                 f"input view not held -- the row `{NOT_HELD}` below re-measures that")
+    return note

@@ -7,9 +7,9 @@ Taught in ``01_latent_compression`` (the shape-code measure in ``04_train_tiny_v
   ``ShapesWorld("test")``: seeds no training run uses); :func:`error_video` and :func:`latent_grid` picture the
   error and the latent channels; :func:`reconstruction_view` is what the lesson's widget shows.
 - :func:`measure_decode` and :func:`decode_cost_table`: wall time (s) and peak tensor memory (bytes) of one decode
-  on the CPU, for full / chunked / sliced / tiled decoding (:data:`DECODE_MODES`). Peak memory is counted by
-  :class:`labkit.profiling.PeakTensorMemory`, which watches every tensor the ATen dispatcher creates (the CPU
-  allocator has no peak counter like ``torch.cuda.max_memory_allocated``).
+  on the CPU, for full / chunked / sliced / tiled decoding (:data:`DECODE_MODES`). Peak memory is
+  :class:`labkit.profiling.PeakAllocated`: ``torch.profiler``'s record of every allocation and free, on one
+  thread (the CPU allocator has no peak counter like ``torch.cuda.max_memory_allocated``).
 - :func:`code_consistency_loss` (with :func:`object_windows`): how much of a 3D VAE's square-minus-circle code is
   *not* one pattern wherever the object sits; differentiable, so ``labkit train vae --code-consistency`` trains on
   it and :func:`labkit.evaluation.t2v.shape_code_consistency` reports it.
@@ -27,7 +27,7 @@ from labkit.data.shapes import ShapesWorld
 from labkit.metrics.quality import psnr, ssim
 from labkit.metrics.temporal import flicker
 from labkit.models.vae import decode, encode, is_3d, reconstruct, to_vae_layout
-from labkit.profiling import PeakTensorMemory
+from labkit.profiling import PeakAllocated
 
 __all__ = ["heldout_clips", "temporal_error", "reconstruction_metrics", "reconstruction_report", "error_video",
            "latent_grid", "DECODE_MODES", "decode_modes", "measure_decode", "decode_cost_table",
@@ -118,14 +118,15 @@ def decode_modes(vae) -> dict:
 
 def measure_decode(vae, latents: torch.Tensor, repeats: int = 1, **decode_kwargs) -> dict:
     """Decode ``latents`` with ``labkit.models.vae.decode(**decode_kwargs)``: best wall time (s) of ``repeats``, the
-    peak extra tensor memory (MiB, :class:`PeakTensorMemory`), and the decoded video."""
+    peak of live tensor bytes above what was live before (MiB, :class:`labkit.profiling.PeakAllocated`, one
+    more decode after the timed ones), and the decoded video."""
 
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         video = decode(vae, latents, **decode_kwargs)
         best = min(best, time.perf_counter() - start)
-    with PeakTensorMemory() as mem:
+    with PeakAllocated() as mem:
         video = decode(vae, latents, **decode_kwargs)
     return {"seconds": best, "peak MiB": mem.peak / 2**20, "video": video}
 

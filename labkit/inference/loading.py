@@ -192,3 +192,17 @@ def _quiet_to(pipe, dtype) -> None:
 def pipeline_family(pipe) -> str:
     """``"svd"`` (image-to-video UNet) or ``"cogvideox"`` (text-to-video transformer)."""
     return "svd" if hasattr(pipe, "unet") and pipe.unet is not None else "cogvideox"
+
+
+def load_or_fallback(spec: str, fallback: str, device="cpu", dtype="fp32"):
+    """:func:`load_pipeline` of ``spec``, or of ``fallback`` (e.g. ``"random:tiny-cogvideox"``) when the weights of
+    ``spec`` are not on this machine (:class:`WeightsNotFound`, whose message says how to get them is printed).
+
+    Notebook 05 uses it so that a hub id runs the real model where its weights are cached and the tiny random
+    pipeline, saying so (``pipe.labkit_note``), where they are not.
+    """
+    try:
+        return load_pipeline(spec, device, dtype)
+    except WeightsNotFound as err:
+        print(f"{err}\n-> falling back to {fallback}")
+        return load_pipeline(fallback, device, dtype)

@@ -6,8 +6,8 @@ Taught in ``05_svd_cogvideox_inference``.
   means the same noise on every device);
 - :func:`measure` applies a plan and generates once, reporting wall time and per-step time in seconds (a
   ``callback_on_step_end``) and peak memory in bytes: CUDA peak allocated on a GPU; on the CPU the peak of live
-  tensor bytes from ``torch.profiler`` (a second, profiled run of the same call,
-  :func:`labkit.profiling.peak_allocated_cpu`), with the resident-memory increase beside it;
+  tensor bytes from ``torch.profiler`` on one thread (a second, profiled run of the same call,
+  :class:`labkit.profiling.PeakAllocated`), with the resident-memory increase beside it;
 - :func:`predict_for` is the planner's prediction (:func:`labkit.budgets.predict_peak_memory`) for the same
   pipeline and plan, and :func:`compare_plans` tabulates measured against predicted for every plan;
 - :func:`sweep_knob` varies one SVD micro-condition (``motion_bucket_id``, ``fps``, ``noise_aug_strength``,
@@ -18,6 +18,7 @@ Taught in ``05_svd_cogvideox_inference``.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,11 +27,12 @@ from tqdm.auto import tqdm
 
 from labkit.budgets import architecture_of_pipeline, predict_peak_memory
 from labkit.data.shapes import make_clip
-from labkit.inference.loading import load_pipeline, pipeline_family, resolve_device
+from labkit.inference.loading import WeightsNotFound, load_pipeline, pipeline_family, resolve_device
 from labkit.inference.plans import PlanNotApplicable, apply_plan, parse_plan
 from labkit.metrics.temporal import mean_flow_magnitude
+from labkit.models.cogvideox import run_pipeline
 from labkit.models.tiny import RANDOM_WEIGHTS_NOTE
-from labkit.profiling import PeakRSS, peak_allocated_cpu
+from labkit.profiling import PeakAllocated, PeakRSS
 from labkit.video import to_pil
 
 __all__ = ["Measurement", "generate", "measure", "max_abs_diff", "default_condition", "predict_for",
@@ -57,22 +59,19 @@ class Measurement:
 
 def generate(pipe, condition, num_frames: int, height: int, width: int, steps: int, seed: int = 0,
              callback=None, **kwargs) -> torch.Tensor:
-    """Run ``pipe`` once: ``condition`` is a prompt (CogVideoX) or a PIL image (SVD). Returns ``(B, F, C, H, W)``
-    in ``[0, 1]`` (float32, CPU). The generator is a CPU ``torch.Generator`` so a seed means the same noise on
-    every device."""
-    common = dict(num_frames=num_frames, height=height, width=width, num_inference_steps=steps,
-                  generator=torch.Generator("cpu").manual_seed(seed), output_type="pt",
-                  callback_on_step_end=callback, **kwargs)
-    if pipeline_family(pipe) == "svd":
-        if isinstance(condition, str):
-            raise ValueError("an SVD pipeline animates an image: expected a PIL image as condition, got a prompt")
-        frames = pipe(image=condition, **common).frames
-    else:
+    """Run ``pipe`` once: ``condition`` is a prompt (CogVideoX, :func:`labkit.models.cogvideox.run_pipeline`) or a
+    PIL image (SVD). Returns ``(B, F, C, H, W)`` in ``[0, 1]`` (float32, CPU). The generator is a CPU
+    ``torch.Generator`` so a seed means the same noise on every device."""
+    if pipeline_family(pipe) != "svd":
         if not isinstance(condition, str):
             raise ValueError(f"a CogVideoX pipeline expects a prompt string, got {type(condition).__name__}")
-        if getattr(pipe.tokenizer, "model_max_length", 226) < 226:
-            common.setdefault("max_sequence_length", pipe.tokenizer.model_max_length)
-        frames = pipe(prompt=condition, **common).frames
+        return run_pipeline(pipe, condition, num_frames=num_frames, height=height, width=width, steps=steps,
+                            seed=seed, callback_on_step_end=callback, **kwargs)
+    if isinstance(condition, str):
+        raise ValueError("an SVD pipeline animates an image: expected a PIL image as condition, got a prompt")
+    frames = pipe(image=condition, num_frames=num_frames, height=height, width=width, num_inference_steps=steps,
+                  generator=torch.Generator("cpu").manual_seed(seed), output_type="pt",
+                  callback_on_step_end=callback, **kwargs).frames
     return frames.float().cpu()
 
 
@@ -98,21 +97,19 @@ def measure(pipe, condition, plan="none", device="cpu", num_frames: int = 9, hei
         stamps.append(time.perf_counter())
         return callback_kwargs
 
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    with PeakRSS() as rss:
+    on_gpu = device.type == "cuda"
+    with PeakRSS() as rss, (PeakAllocated(device) if on_gpu else nullcontext()) as gpu:
         t0 = time.perf_counter()
         video = generate(pipe, condition, num_frames, height, width, steps, seed, callback=on_step, **kwargs)
         wall = time.perf_counter() - t0
     # steady-state steps: between consecutive callbacks (the first also holds encoding, so it is left out)
     step_s = [b - a for a, b in zip(stamps[:-1], stamps[1:])] or [s - t0 for s in stamps[:1]]
-    if device.type == "cuda":
-        peak, kind = torch.cuda.max_memory_allocated(device), "CUDA peak allocated"
-    else:  # a second, profiled run of the same call (the profiler would slow the timed one)
-        peak = peak_allocated_cpu(lambda: generate(pipe, condition, num_frames, height, width, steps, seed,
-                                                   **kwargs))
-        kind = "CPU peak allocated (live tensor bytes, torch profiler)"
+    if on_gpu:  # the allocator's counter costs nothing: the timed run itself, weights on the device included
+        peak, kind = gpu.baseline + gpu.peak, "CUDA peak allocated"
+    else:  # a second run of the same call, profiled (the profiler would slow the timed one, which warmed it up)
+        with PeakAllocated(device) as cpu:
+            generate(pipe, condition, num_frames, height, width, steps, seed, **kwargs)
+        peak, kind = cpu.peak, "CPU peak allocated (live tensor bytes, torch profiler, one thread)"
     return Measurement(str(plan), wall, step_s, int(peak), kind, video, rss_bytes=int(rss.peak - rss.baseline))
 
 
@@ -224,3 +221,28 @@ def throughput(pipe, condition, batch_sizes, num_frames: int, height: int, width
         seconds = time.perf_counter() - t0
         rows.append({"batch": b, "seconds": round(seconds, 2), "videos/s": round(video.shape[0] / seconds, 3)})
     return rows
+
+
+#: The memory plans notebook 05 compares per pipeline family (``"none"``, the plain run, first).
+COMPARED_PLANS = {
+    "cogvideox": ("none", "vae_slicing", "bf16", "model_cpu_offload", "sequential_cpu_offload+vae_tiling"),
+    "svd": ("none", "forward_chunking", "bf16", "decode_chunk", "model_cpu_offload"),
+}
+
+
+def plan_comparison(model: str, device="cpu", dtype="fp32", smoke: bool = False,
+                    fallback: str = "random:tiny-cogvideox") -> tuple[str, list[str]]:
+    """The pipeline spec and the plans (:data:`COMPARED_PLANS` of its family) for :func:`compare_plans`.
+
+    The spec is ``model``, except ``fallback`` when ``model`` is a production hub model (``THUDM/...``,
+    ``stabilityai/...``) and ``device`` is not a CUDA GPU, or when its weights are not on this machine
+    (:class:`WeightsNotFound`). ``smoke`` keeps three plans: the plain run, the cheapest one and an offload.
+    """
+    on_gpu = resolve_device(device).type == "cuda"
+    spec = fallback if model.startswith(("THUDM", "stabilityai")) and not on_gpu else model
+    try:
+        pipe = load_pipeline(spec, device if on_gpu else "cpu", dtype)
+    except WeightsNotFound:
+        spec, pipe = fallback, load_pipeline(fallback, "cpu", dtype)
+    plans = list(COMPARED_PLANS[pipeline_family(pipe)])
+    return spec, plans[:2] + plans[3:4] if smoke else plans

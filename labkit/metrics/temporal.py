@@ -28,26 +28,13 @@ import numpy as np
 import torch
 
 from labkit.metrics._checks import as_clip
-from labkit.video import check_video, to_uint8
 
 __all__ = ["mean_flow_magnitude", "flicker", "optical_flow", "backward_warp", "occlusion_mask", "warping_error",
            "motion_smoothness", "dynamic_degree", "frame_consistency"]
 
 
-def mean_flow_magnitude(video: torch.Tensor) -> float:
-    """Mean optical-flow magnitude (pixels per frame) of a clip ``(F, C, H, W)`` in ``[0, 1]``: OpenCV's
-    Farneback dense flow between consecutive grey frames, averaged over pixels and frame pairs."""
-
-    video = check_video(video, allow_batch=False)
-    if video.shape[0] < 2:
-        raise ValueError(f"expected at least 2 frames to measure motion, got {video.shape[0]}")
-    frames = to_uint8(video)
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.shape[-1] == 3 else f[..., 0] for f in frames]
-    mags = [np.linalg.norm(cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, 9, 3, 5, 1.1, 0), axis=-1).mean()
-            for a, b in zip(grey[:-1], grey[1:])]
-    return float(np.mean(mags))
-
-
+#: The one Farneback parameter set of the course (every flow-based measure uses :func:`optical_flow`). OpenCV stops
+#: building the pyramid below 32 pixels, so ``levels`` 2 and 3 give the same flow on frames under 256 px.
 _FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=9, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
 
 
@@ -75,6 +62,13 @@ def optical_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Farneback flow ``(H, W, 2)`` (dx, dy in pixels) from frame ``a`` to ``b`` (``(H, W, 3)`` in [0, 1]):
     ``a[y, x] ~ b[y + dy, x + dx]``."""
     return cv2.calcOpticalFlowFarneback(_grey(a), _grey(b), None, **_FARNEBACK)
+
+
+def mean_flow_magnitude(video) -> float:
+    """How much a clip ``(F, C, H, W)`` in [0, 1] moves: the :func:`optical_flow` magnitude (pixels per frame)
+    averaged over pixels and consecutive frame pairs (notebook 05's "motion"). Needs at least 2 frames."""
+    frames = _hwc(as_clip(video))
+    return float(np.mean([np.linalg.norm(optical_flow(a, b), axis=-1).mean() for a, b in zip(frames[:-1], frames[1:])]))
 
 
 def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -24,6 +24,8 @@ are concatenated (channel axis) with the first frame's latents followed by zeros
 
 Public helpers: :func:`build_pipeline`, :func:`check_prompt` (unknown words raise, naming the vocabulary),
 :func:`generate` (text -> video), :func:`animate` (image + text -> video), :func:`text_to_image_to_video`.
+:func:`run_pipeline` is the one call of a CogVideoX pipeline (any size: :func:`labkit.inference.generate` uses it
+too); :func:`video_from_noise` runs one from given initial noise (notebook 03's noise experiments).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -46,11 +49,12 @@ from labkit import DATA_DIR
 from labkit.models import folder
 from labkit.models.text import TEXT_LENGTH, TEXT_WIDTH, new_text_encoder, shapes_tokenizer, tokenize
 from labkit.models.vae import COURSE_VAES, load_vae
-from labkit.video import from_pil
+from labkit.video import from_pil, from_pipeline_output
 
 __all__ = ["SIZES", "COURSE_VAE_DIR", "default_vae", "vae_scale", "cogvideox_scheduler",
            "vae_spatial_factor", "new_transformer", "components", "build_pipeline", "component_table",
-           "check_prompt", "generate", "animate", "text_to_image_to_video", "Denoiser", "new_denoiser",
+           "check_prompt", "generate", "animate", "text_to_image_to_video", "run_pipeline", "noise_shape",
+           "video_from_noise", "decode_latents", "noise_generator", "Denoiser", "new_denoiser",
            "init_from_t2v", "as_pipeline", "save_pipeline", "sample_from"]
 
 
@@ -103,13 +107,14 @@ def vae_spatial_factor(vae) -> int:
 def new_transformer(latent_channels: int, image_to_video: bool = False, width: int = SIZES["width"],
                     layers: int = SIZES["layers"], text_width: int = SIZES["text_width"], seed: int = 0,
                     pos_scale: float = SIZES["pos_scale"], patch_size: int = SIZES["patch_size"],
-                    spatial_factor: int = 8):
+                    spatial_factor: int = 8, num_frames: int = NUM_FRAMES):
     """A tiny ``CogVideoXTransformer3DModel`` for 17x64x64 clips with ``latent_channels`` VAE channels.
 
     ``pos_scale`` is the transformer's ``spatial_interpolation_scale``: its 3D sin-cos position embedding puts
     the patch in row ``i`` at position ``i / pos_scale``. ``patch_size`` 2 (CogVideoX's) makes one token of each
     2x2 latent pixels (80 video tokens per clip); 1 gives every latent pixel its own token (320).
     ``spatial_factor`` is the VAE's (:func:`vae_spatial_factor`): 8 gives 8x8 latents, 4 gives 16x16.
+    ``num_frames``: the clip length its position embedding is precomputed for (other lengths compute it per call).
     """
 
     if width % 16:
@@ -125,7 +130,7 @@ def new_transformer(latent_channels: int, image_to_video: bool = False, width: i
         in_channels=2 * latent_channels if image_to_video else latent_channels,  # noisy latents (+ image latents)
         out_channels=latent_channels, time_embed_dim=width, text_embed_dim=text_width,  # = T5 d_model
         num_layers=layers, sample_width=SIZE // spatial_factor, sample_height=SIZE // spatial_factor,  # latent size
-        sample_frames=NUM_FRAMES, patch_size=patch_size, temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH,
+        sample_frames=num_frames, patch_size=patch_size, temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH,
         dropout=0.0, attention_bias=True, spatial_interpolation_scale=pos_scale).eval()
 
 
@@ -203,10 +208,8 @@ def generate(pipe, prompt: str, seed: int = 0, steps: int = 25, guidance_scale: 
     ``output_type="latent"`` returns the final latents ``(F', C, 8, 8)`` instead.
     """
     _check_call(pipe, prompt, num_frames, steps)
-    out = pipe(prompt=prompt, num_frames=num_frames, height=SIZE, width=SIZE, num_inference_steps=steps,
-               guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed),
-               max_sequence_length=TEXT_LENGTH, output_type=output_type).frames
-    return out[0].float()
+    return run_pipeline(pipe, prompt, num_frames=num_frames, height=SIZE, width=SIZE, steps=steps, seed=seed,
+                        output_type=output_type, guidance_scale=guidance_scale)[0]
 
 
 def _as_image(image) -> torch.Tensor:
@@ -232,12 +235,8 @@ def animate(pipe, image, prompt: str, seed: int = 0, steps: int = 25, guidance_s
     (posterior sample, seeded) and the transformer sees it beside every latent frame it denoises.
     """
     _check_call(pipe, prompt, num_frames, steps)
-    image = _as_image(image)
-    out = pipe(image=image, prompt=prompt, num_frames=num_frames, height=SIZE, width=SIZE,
-               num_inference_steps=steps, guidance_scale=guidance_scale,
-               generator=torch.Generator().manual_seed(seed), max_sequence_length=TEXT_LENGTH,
-               output_type="pt").frames
-    return out[0].float()
+    return run_pipeline(pipe, prompt, image=_as_image(image), num_frames=num_frames, height=SIZE, width=SIZE,
+                        steps=steps, seed=seed, guidance_scale=guidance_scale)[0]
 
 
 def text_to_image_to_video(t2v_pipe, i2v_pipe, prompt: str, seed: int = 0, steps: int = 25,
@@ -248,6 +247,81 @@ def text_to_image_to_video(t2v_pipe, i2v_pipe, prompt: str, seed: int = 0, steps
     """
     first = generate(t2v_pipe, prompt, seed, steps, guidance_scale)[0]
     return first, animate(i2v_pipe, first, prompt, seed + 1, steps, guidance_scale)
+
+
+# ------------------------------------------------------------------------------------------------ running
+def run_pipeline(pipe, prompt: str | None = None, *, num_frames: int, height: int, width: int, steps: int,
+                 seed: int | None = 0, output_type: str = "pt", **kwargs) -> torch.Tensor:
+    """Call a CogVideoX pipeline once (text-to-video, or image-to-video with ``image=``): the one place the course
+    calls one. Returns its ``.frames`` as float32 on the CPU: videos ``(B, F, C, H, W)`` in [0, 1] for
+    ``output_type="pt"``, the final latents ``(B, F', C, h, w)`` for ``"latent"``.
+
+    ``seed``: a CPU ``torch.Generator`` seeded with it, so a seed means the same noise on every device (``None``:
+    no generator, for a caller that gives ``latents``). A prompt is tokenised to the transformer's text length
+    (``max_text_seq_length``: 16 for the tiny models, 226 for CogVideoX). ``kwargs`` go to the pipeline
+    (``image``, ``latents``, ``guidance_scale``, ``prompt_embeds``, ``callback_on_step_end`` ...).
+    """
+    if prompt is not None:
+        kwargs.setdefault("max_sequence_length", pipe.transformer.config.max_text_seq_length)
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    frames = pipe(prompt=prompt, num_frames=num_frames, height=height, width=width, num_inference_steps=steps,
+                  generator=generator, output_type=output_type, **kwargs).frames
+    return frames.float().cpu()
+
+
+def noise_shape(pipe, num_frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
+    """The initial-noise shape ``(1, F_latent, C, h, w)`` a CogVideoX pipeline uses for a video (its
+    ``prepare_latents``): ``F_latent = (num_frames - 1) // temporal_factor + 1``, ``h = height // spatial``."""
+    f_t, f_s = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
+    if (num_frames - 1) % f_t or height % f_s or width % f_s:
+        raise ValueError(f"expected num_frames = {f_t}k+1 and height, width multiples of {f_s}, "
+                         f"got {num_frames} frames of {height}x{width}")
+    channels = pipe.transformer.config.in_channels  # text-to-video: the latent channels only
+    return (1, (num_frames - 1) // f_t + 1, channels, height // f_s, width // f_s)
+
+
+def video_from_noise(pipe, latents: torch.Tensor, steps: int, num_frames: int, height: int, width: int,
+                     output: str = "video", **pipe_kwargs) -> torch.Tensor:
+    """:func:`run_pipeline` from given initial noise ``latents`` ``(1, F_latent, C, h, w)`` (frames on axis -4, so
+    :func:`labkit.noise.correlated_noise` fits directly). ``output="video"`` returns the clip ``(F, C, H, W)`` in
+    [0, 1]; ``"latent"`` the final latents (what :func:`labkit.noise.freeinit_sample` iterates on).
+    ``pipe_kwargs`` go to the pipeline (``prompt`` or ``prompt_embeds``, ``guidance_scale`` ...)."""
+
+    want = noise_shape(pipe, num_frames, height, width)
+    if tuple(latents.shape) != want:
+        raise ValueError(f"expected initial latents of shape {want} for {num_frames} frames of {height}x{width}, "
+                         f"got {tuple(latents.shape)}")
+    if output not in ("video", "latent"):
+        raise ValueError(f"expected output 'video' or 'latent', got {output!r}")
+    frames = run_pipeline(pipe, pipe_kwargs.pop("prompt", None), num_frames=num_frames, height=height, width=width,
+                          steps=steps, seed=None, output_type="pt" if output == "video" else "latent",
+                          latents=latents, **pipe_kwargs)
+    return frames[0] if output == "video" else frames
+
+
+def decode_latents(pipe, latents: torch.Tensor) -> torch.Tensor:
+    """Decode CogVideoX pipeline latents ``(1, F_latent, C, h, w)`` into a clip ``(F, C, H, W)`` in [0, 1] (the
+    pipeline's own ``decode_latents`` and ``postprocess_video``)."""
+
+    with torch.no_grad():
+        frames = pipe.video_processor.postprocess_video(pipe.decode_latents(latents), output_type="pt")
+    return from_pipeline_output(frames)[0]
+
+
+def noise_generator(pipe, num_frames: int, height: int, width: int, steps: int,
+                    **pipe_kwargs) -> Callable[..., torch.Tensor]:
+    """``generate(latents, steps=steps, output="video")``: :func:`video_from_noise` with the clip size and the
+    pipeline arguments (``prompt``, ``guidance_scale`` ...) fixed, the form :func:`labkit.noise.compare_initial_noise`
+    and :func:`labkit.noise.freeinit_sample` call (notebook 03, section 9).
+
+    ``latents``: initial noise ``(1, F_latent, C, h, w)`` (:func:`noise_shape`); returns a clip ``(F, C, H, W)`` in
+    [0, 1], or with ``output="latent"`` the final latents ``(1, F_latent, C, h, w)``.
+    """
+
+    def generate(latents: torch.Tensor, steps: int = steps, output: str = "video") -> torch.Tensor:
+        return video_from_noise(pipe, latents, steps, num_frames, height, width, output=output, **pipe_kwargs)
+
+    return generate
 
 
 # ------------------------------------------------------------------------------------------------ model

@@ -48,9 +48,10 @@ from einops import rearrange
 
 from labkit.data.orbit import render_orbit, render_views
 from labkit.multiview import Camera, orbit_cameras, plucker_rays
+from labkit.schedules import flow_interpolate
 from labkit.video import check_video
 
-__all__ = ["TOKEN_DIM", "PATCH", "OrbitConfig", "new_unet", "new_scheduler", "conditioning", "flow_pair",
+__all__ = ["TOKEN_DIM", "PATCH", "OrbitConfig", "new_unet", "new_scheduler", "conditioning",
            "input_camera_views", "generate", "generate_for_object", "save_generator", "load_generator"]
 
 
@@ -127,13 +128,6 @@ def _predict(unet, x: torch.Tensor, sigma: torch.Tensor, cond: tuple) -> torch.T
     return rearrange(out, "b f (c p q) h w -> b f c (h p) (w q)", p=PATCH, q=PATCH)
 
 
-def flow_pair(x0: torch.Tensor, eps: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flow-matching input and target for clean views ``x0 (B, F, 3, H, W)`` in [-1, 1]: ``x = (1 - sigma) x0 +
-    sigma eps`` (what ``FlowMatchEulerDiscreteScheduler.scale_noise`` computes) and ``v = eps - x0``."""
-    s = sigma.view(-1, *[1] * (x0.ndim - 1))
-    return (1 - s) * x0 + s * eps, eps - x0
-
-
 def input_camera_views(cameras: Camera, elevation: float, size: int) -> torch.Tensor:
     """Boolean ``(V,)``: which of ``cameras`` is the input view's own camera (azimuth 0 at ``elevation``, the
     orbit world's radius and field of view), so that the input view *is* that view's ground truth."""
@@ -196,7 +190,7 @@ def _sample(unet, x: torch.Tensor, cond: tuple, steps: int, held: tuple | None =
         eps = x[:, mask].clone()
     for i, t in enumerate(scheduler.timesteps):
         if held is not None:
-            x[:, mask] = flow_pair(x0.expand_as(eps), eps, scheduler.sigmas[i].expand(1))[0]
+            x[:, mask] = flow_interpolate(x0.expand_as(eps), eps, scheduler.sigmas[i])
         v = _predict(unet, x, (t / 1000).expand(x.shape[0]), cond)
         x = scheduler.step(v, t, x).prev_sample
     if held is not None:

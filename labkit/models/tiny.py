@@ -20,25 +20,18 @@ from __future__ import annotations
 
 import torch
 from diffusers import (
-    AutoencoderKLCogVideoX,
     AutoencoderKLTemporalDecoder,
-    CogVideoXDDIMScheduler,
     CogVideoXPipeline,
-    CogVideoXTransformer3DModel,
     DiffusionPipeline,
     EulerDiscreteScheduler,
     StableVideoDiffusionPipeline,
     UNetSpatioTemporalConditionModel,
 )
-from transformers import (
-    CLIPImageProcessor,
-    CLIPVisionConfig,
-    CLIPVisionModelWithProjection,
-    T5Config,
-    T5EncoderModel,
-)
+from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from labkit.models.text import TEXT_LENGTH, shapes_tokenizer
+from labkit.models.cogvideox import cogvideox_scheduler, new_transformer
+from labkit.models.text import new_text_encoder, shapes_tokenizer
+from labkit.models.vae import tiny_vae_3d
 
 __all__ = ["RANDOM_WEIGHTS_NOTE", "tiny_cogvideox_components", "tiny_svd_components", "tiny_cogvideox_pipeline",
            "tiny_svd_pipeline", "TINY_FACTORIES", "load_pipeline_folder"]
@@ -49,37 +42,22 @@ RANDOM_WEIGHTS_NOTE = ("random weights (an untrained tiny pipeline built by labk
 
 
 def tiny_cogvideox_components(seed: int = 0, width: int = 32, layers: int = 2, vae_channels: int = 32) -> dict:
-    """Components of a tiny ``CogVideoXPipeline`` (random weights, seeded per component).
+    """Components of a tiny ``CogVideoXPipeline`` (random weights, seeded per component), made by the course's
+    factories at their own sizes: :func:`labkit.models.text.new_text_encoder`,
+    :func:`labkit.models.cogvideox.new_transformer`, :func:`labkit.models.vae.tiny_vae_3d` and CogVideoX-2b's
+    scheduler (:func:`labkit.models.cogvideox.cogvideox_scheduler`).
 
     ``width``: the transformer's model width (``num_attention_heads * attention_head_dim``, heads of 16); the
     T5 encoder has the same width so ``text_embed_dim`` matches. The VAE keeps the production layout (4 levels:
-    8x spatial, 4x temporal compression, 16 latent channels are reduced to 4).
+    8x spatial, 4x temporal compression), with 4 latent channels instead of 16.
     """
 
-    tokenizer = shapes_tokenizer()
-    latent_channels = 4
-    torch.manual_seed(seed)
-    transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=width // 16, attention_head_dim=16, in_channels=latent_channels,
-        out_channels=latent_channels, time_embed_dim=width, text_embed_dim=width,  # text_embed_dim = T5 d_model
-        num_layers=layers, sample_width=8, sample_height=8, sample_frames=9, patch_size=2,
-        temporal_compression_ratio=4, max_text_seq_length=TEXT_LENGTH)
-    torch.manual_seed(seed)
-    vae = AutoencoderKLCogVideoX(
-        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(vae_channels,) * 4,
-        latent_channels=latent_channels, layers_per_block=1, norm_num_groups=min(8, vae_channels),
-        temporal_compression_ratio=4)
-    torch.manual_seed(seed)
-    text_encoder = T5EncoderModel(T5Config(
-        vocab_size=len(tokenizer), d_model=width, d_kv=16, d_ff=2 * width, num_layers=2, num_heads=width // 16,
-        feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
-        decoder_start_token_id=0))
-    scheduler = CogVideoXDDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-                                       prediction_type="v_prediction", rescale_betas_zero_snr=True,
-                                       set_alpha_to_one=True, snr_shift_scale=1.0, timestep_spacing="trailing")
-    return {"tokenizer": tokenizer, "text_encoder": text_encoder.eval(), "transformer": transformer.eval(),
-            "vae": vae.eval(), "scheduler": scheduler}
+    tokenizer, latent_channels = shapes_tokenizer(), 4
+    return {"tokenizer": tokenizer, "text_encoder": new_text_encoder(tokenizer, width, seed),
+            "transformer": new_transformer(latent_channels, width=width, layers=layers,
+                                           text_width=width,  # = the T5 encoder's d_model
+                                           seed=seed, num_frames=9),  # notebook 05's default length
+            "vae": tiny_vae_3d(latent_channels, (vae_channels,) * 4, seed), "scheduler": cogvideox_scheduler()}
 
 
 def tiny_svd_components(seed: int = 0, unet_channels: tuple[int, ...] = (32, 32), vae_channels=(32, 32),

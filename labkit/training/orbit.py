@@ -25,8 +25,9 @@ from einops import rearrange
 
 from labkit.data.orbit import ELEVATION_RANGE, random_object, render_orbit
 from labkit.evaluation.orbit import bars_problem, evaluate
-from labkit.models.orbit_unet import OrbitConfig, _predict, conditioning, flow_pair, new_unet, save_generator
+from labkit.models.orbit_unet import OrbitConfig, _predict, conditioning, new_unet, save_generator
 from labkit.multiview import plucker_rays
+from labkit.schedules import flow_interpolate, flow_velocity
 from labkit.training.cli import TrainedRun
 from labkit.training.loop import TrainConfig, fit
 
@@ -70,7 +71,8 @@ def flow_loss(unet, batch: dict, cfg: OrbitConfig) -> torch.Tensor:
         batch = _split_views(batch)
     x0 = 2 * batch["views"] - 1
     sigma = torch.sigmoid(torch.randn(x0.shape[0], generator=g))
-    x, target = flow_pair(x0, torch.randn(x0.shape, generator=g), sigma)
+    eps = torch.randn(x0.shape, generator=g)
+    x, target = flow_interpolate(x0, eps, sigma), flow_velocity(x0, eps)
     cond = conditioning(batch["input"], batch["plucker"], batch["elevation"])
     return torch.nn.functional.mse_loss(_predict(unet, x, sigma, cond), target)
 

@@ -6,9 +6,7 @@ tests drive them headlessly (``panel.controls["frames"].value = 49``) and read `
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import ipywidgets as w
 import matplotlib
@@ -17,7 +15,7 @@ import torch
 
 from labkit.attention import PRODUCTION_PRESETS, cost_table
 from labkit.attention_maps import query_frame_attention
-from labkit.widgets import control_panel
+from labkit.widgets import control_panel, png_html
 
 __all__ = ["cost_html", "cost_panel", "query_attention_html", "attention_map_panel"]
 
@@ -108,10 +106,9 @@ def query_attention_html(maps: torch.Tensor, video: torch.Tensor, frame: int, y:
         if f:
             axes[1, f].set_yticks([])
     fig.suptitle(f"query: frame {frame}, pixel (y={y}, x={x}) -> attention over key frames", fontsize=9)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    picture = png_html(fig, dpi=90, tight=True)
     plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return picture
 
 
 def attention_map_panel(maps: torch.Tensor, video: torch.Tensor):

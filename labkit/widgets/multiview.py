@@ -6,38 +6,23 @@ Taught in ``06_multiview_generation``. Thin wiring over :func:`labkit.multiview.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import ipywidgets as w
-import numpy as np
-import torch
-from PIL import Image
 
 from labkit.metrics.quality import psnr
 from labkit.models.orbit_unet import generate_for_object
 from labkit.multiview import reprojection_demo
-from labkit.widgets import control_panel
+from labkit.widgets import control_panel, png_html
 
 __all__ = ["image_row_html", "render_reprojection", "reprojection_panel", "render_generator", "generator_panel"]
-
-
-def _png(image: torch.Tensor) -> str:
-    """``(3, H, W)`` or ``(H, W)`` in [0, 1] -> a base64 PNG data URI."""
-
-    array = image.detach().clamp(0, 1).cpu().numpy()
-    array = np.repeat(array[None], 3, 0) if array.ndim == 2 else array
-    buffer = io.BytesIO()
-    Image.fromarray((array.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def image_row_html(images, titles, width: int = 128) -> str:
     """A row of still images (each ``(3, H, W)`` or ``(H, W)`` in [0, 1]) with captions, upscaled without blur."""
     cells = "".join(
-        f'<figure style="margin:4px;display:inline-block"><img src="{_png(im)}" style="width:{width}px;'
-        f'image-rendering:pixelated"><figcaption style="font-size:12px">{html.escape(t)}</figcaption></figure>'
+        f'<figure style="margin:4px;display:inline-block">{png_html(im, f"width:{width}px;image-rendering:pixelated")}'
+        f'<figcaption style="font-size:12px">{html.escape(t)}</figcaption></figure>'
         for im, t in zip(images, titles))
     return f'<div style="display:flex;flex-wrap:wrap">{cells}</div>'
 

@@ -9,50 +9,19 @@ each update took (compute, draw) for ``benchmarks/schedule_explorer.py``.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import io
 import time
 
 import ipywidgets as w
 import numpy as np
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
 
 from labkit.noise import NOISE_KINDS, correlation_demo, covariance_standard_error
+from labkit.profiling import torch_threads
 from labkit.schedules import CURVE_SCHEDULES, schedule_curves
-from labkit.widgets import control_panel
+from labkit.widgets import control_panel, png_html
 
-__all__ = ["figure_png_html", "schedule_explorer", "ScheduleCurvesPlot", "noise_correlation_explorer"]
-
-
-def figure_png_html(fig, dpi: int = 72) -> str:
-    """A matplotlib figure as a self-contained ``<img>`` (base64 PNG)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}">'
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny tensors: one torch thread. On a busy 2-core machine, waking a second thread for a 1000-element
-    ``log`` costs ~20 ms (measured), more than the whole update budget."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _png_html(rgba) -> str:
-    """An RGBA array ``(H, W, 4)`` as an ``<img>`` (fast PNG: compression level 1)."""
-
-    buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG", compress_level=1)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}">'
+__all__ = ["schedule_explorer", "ScheduleCurvesPlot", "noise_correlation_explorer"]
 
 
 class ScheduleCurvesPlot:
@@ -86,7 +55,7 @@ class ScheduleCurvesPlot:
     def update(self, name: str, shift: float, zero_snr: bool) -> dict:
         """Recompute both curves and redraw; returns ``{"html", "compute_ms", "draw_ms", "terminal_snr"}``."""
         start = time.perf_counter()
-        with _one_thread():
+        with torch_threads(1):  # tiny tensors: waking a 2nd thread cost ~20 ms (measured), over the budget
             ref = schedule_curves(name, 1.0, False, self.n)
             cur = schedule_curves(name, shift, zero_snr, self.n)
         mid = time.perf_counter()
@@ -97,7 +66,7 @@ class ScheduleCurvesPlot:
         self.canvas.restore_region(self.background)
         for artist in self.dynamic:
             self.fig.draw_artist(artist)
-        html = _png_html(np.asarray(self.canvas.buffer_rgba()))
+        html = png_html(np.asarray(self.canvas.buffer_rgba()), compress_level=1)  # fast PNG
         end = time.perf_counter()
         return {"html": html, "compute_ms": 1e3 * (mid - start), "draw_ms": 1e3 * (end - mid),
                 "terminal_snr": float(cur["alphas_cumprod"][-1] / (1 - cur["alphas_cumprod"][-1]))}
@@ -172,6 +141,6 @@ def noise_correlation_explorer(alpha: float = 1.0, kind: str = "mixed", num_fram
         lag1 = demo["theory"][0, 1] if num_frames > 1 else 1.0
         return (f"<div>theory: correlation of neighbouring frames {float(lag1):.3f}; measured within "
                 f"{float(gap):.1f} standard errors of theory ({int(demo['num_samples'])} samples per frame)</div>"
-                + figure_png_html(_correlation_figure(demo, a, k)))
+                + png_html(_correlation_figure(demo, a, k)))
 
     return control_panel(controls, render)

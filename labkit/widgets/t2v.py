@@ -11,11 +11,11 @@ import html
 
 import ipywidgets as w
 
-from labkit.data.shapes import COLORS, DIRECTIONS, SHAPES, compose_caption
+from labkit.data.shapes import compose_caption
 from labkit.metrics import prompt_adherence
 from labkit.models.cogvideox import generate
 from labkit.video import video_html
-from labkit.widgets import control_panel
+from labkit.widgets import caption_controls, control_panel
 
 __all__ = ["render", "t2v_panel"]
 
@@ -42,10 +42,7 @@ def t2v_panel(pipe, note: str = "", steps: int = 25, guidance: float = 4.0):
     """
 
     controls = {
-        "color": w.Dropdown(options=list(COLORS), value="red", description="colour"),
-        "shape": w.Dropdown(options=list(SHAPES), value="circle", description="shape"),
-        "direction": w.Dropdown(options=list(DIRECTIONS), value="right", description="direction"),
-        "speed": w.Dropdown(options=["slowly", "normal", "quickly"], value="normal", description="speed"),
+        **caption_controls(),
         "guidance": w.FloatSlider(value=guidance, min=1.0, max=10.0, step=0.5, description="guidance"),
         "steps": w.IntSlider(value=steps, min=1, max=50, description="steps"),
         "seed": w.IntText(value=0, description="seed"),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from labkit.data.shapes import COLORS, DIRECTIONS, SHAPES, compose_caption, make_clip
+from labkit.data.shapes import compose_caption, make_clip
 from labkit.video import video_html
-from labkit.widgets import control_panel
+from labkit.widgets import caption_controls, control_panel
 
 __all__ = ["caption_clip_html", "caption_composer"]
 
@@ -31,10 +31,7 @@ def caption_composer(seed: int = 0, num_frames: int = 17, size: int = 64):
     """
 
     controls = {
-        "color": w.Dropdown(options=list(COLORS), value="red", description="colour"),
-        "shape": w.Dropdown(options=list(SHAPES), value="circle", description="shape"),
-        "direction": w.Dropdown(options=list(DIRECTIONS), value="right", description="direction"),
-        "speed": w.Dropdown(options=["slowly", "normal", "quickly"], value="normal", description="speed"),
+        **caption_controls(),
         "seed": w.IntSlider(value=seed, min=0, max=99, description="seed"),
     }
 
