@@ -1,11 +1,8 @@
-from labkit.models import cogvideox as cogvideox_models
-from labkit.models import text
-
 """How fast is the tiny text-to-video model of notebook 04 on this machine?
 
     python benchmarks/t2v_speed.py [--threads 2] [--repeats 3]
 
-Measures, in one run, with the default sizes of ``labkit.t2v`` (random weights: speed does not depend on them):
+Measures, in one run, with the default sizes of ``labkit.models.cogvideox`` (random weights: speed does not depend on them):
 one 17x64x64 clip with 25 DDIM steps with and without classifier-free guidance (the issue's bar: <= 3 s with
 guidance on a 2-core CPU), the VAE decode alone, one transformer call, and one training step at batch 16.
 Prints a table (median and min of ``--repeats``, measured round-robin) and ratios.
@@ -16,6 +13,9 @@ import statistics
 import time
 
 import torch
+
+from labkit.models import cogvideox as t2v
+from labkit.models import text
 
 
 def _interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
@@ -33,8 +33,6 @@ def _interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    from labkit.models import cogvideox as t2v
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
@@ -43,7 +41,7 @@ def main() -> None:
     pipe = t2v.build_pipeline("t2v")
     prompt = "a red circle moving left quickly"
     latents = torch.randn(1, 16, 5, 8, 8)  # (B, C, F', h, w): the VAE's layout
-    model = cogvideox_models.Denoiser(pipe.text_encoder, pipe.transformer)
+    model = t2v.Denoiser(pipe.text_encoder, pipe.transformer)
     x, t = torch.randn(16, 5, 16, 8, 8), torch.randint(0, 1000, (16,))
     ids = text.tokenize(pipe.tokenizer, [prompt] * 16)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)

@@ -184,7 +184,7 @@ def shift_snr(alphas_cumprod, shift: float) -> torch.Tensor:
     """The same shift for a DDPM schedule: ``snr' = snr / shift**2``, returned as alphas_cumprod.
 
     ``abar' = abar / (s^2 + (1 - s^2) * abar)``; with ``s**2 = snr_shift_scale`` this is exactly what
-    ``CogVideoXDDIMScheduler`` does to its schedule (CogVideoX uses ``snr_shift_scale=3``, i.e. ``s = 1.73``).
+    ``CogVideoXDDIMScheduler`` does to its schedule (CogVideoX-2B's config has ``snr_shift_scale=3``, i.e. ``s = 1.73``; CogVideoX-5B's has 1.0: see ``data/configs``).
     """
     shift = _check_shift(shift)
     ac = _check_1d("alphas_cumprod", alphas_cumprod, 0.0, 1.0)

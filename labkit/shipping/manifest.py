@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-
 from labkit import DATA_DIR
 
 __all__ = ["COLUMNS", "Entry", "sha256_file", "hardware_description", "read_manifest", "add_files", "verify"]
