@@ -199,8 +199,11 @@ def load_or_fallback(spec: str, fallback: str, device="cpu", dtype="fp32"):
     ``spec`` are not on this machine (:class:`WeightsNotFound`, whose message says how to get them is printed).
 
     Notebook 05 uses it so that a hub id runs the real model where its weights are cached and the tiny random
-    pipeline, saying so (``pipe.labkit_note``), where they are not.
+    pipeline, saying so (``pipe.labkit_note``), where they are not. A course model (``tiny-svd``, ...) never falls
+    back: if it is missing, that is an error saying how to restore it.
     """
+    if spec in PIPELINES:
+        return load_pipeline(spec, device, dtype)
     try:
         return load_pipeline(spec, device, dtype)
     except WeightsNotFound as err:
