@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from labkit.data.shapes import COLORS, SHAPES, ObjectTruth, _render
+from labkit.data.shapes import COLORS, SHAPES, ObjectTruth, render_objects
 
 __all__ = ["WORLD_FPS", "FPS_VALUES", "MAX_SPEED", "expected_motion", "knob_clip"]
 
@@ -56,4 +56,4 @@ def knob_clip(seed: int, motion_bucket_id: float, fps: int, num_frames: int = NU
     t = np.arange(num_frames, dtype=np.float32)
     positions = np.stack([x0 + step * t, np.full_like(t, y0)], axis=1).astype(np.float32)
     obj = ObjectTruth(color, COLORS[color], shape, "right", f"{step:.3f} px/frame", radius, positions, (step, 0.0))
-    return torch.from_numpy(_render((obj,), background, num_frames, size))
+    return torch.from_numpy(render_objects((obj,), background, num_frames, size))

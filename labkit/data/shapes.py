@@ -214,7 +214,7 @@ def _place(spec: ObjectSpec, rng: np.random.Generator, num_frames: int, size: in
                        positions.astype(np.float32), (ux * step, uy * step))
 
 
-def _render(objects, background, num_frames: int, size: int) -> np.ndarray:
+def render_objects(objects, background, num_frames: int, size: int) -> np.ndarray:
     """Composite the objects over the background: ``(F, 3, size, size)`` float32.
 
     Each object is rasterised only inside a square window around it (the same size in every frame, at a
@@ -253,7 +253,7 @@ def make_clip(caption: str, seed: int, num_frames: int = 17, size: int = 64) -> 
     tint = rng.uniform(-0.03, 0.03, size=3)
     background = tuple(float(v) for v in np.clip(level + tint, 0, 1))
     objects = tuple(_place(s, rng, num_frames, size) for s in specs)
-    video = _render(objects, background, num_frames, size)
+    video = render_objects(objects, background, num_frames, size)
     truth = ClipTruth(objects, background, int(num_frames), int(size), int(seed))
     return Clip(torch.from_numpy(video), " and ".join(s.caption() for s in specs), truth)
 

@@ -22,7 +22,7 @@ from labkit import models
 from labkit.inference.loading import load_pipeline
 from labkit.inference.runs import generate
 from labkit.metrics.adherence import adherence_report
-from labkit.metrics.bias import _fvd, clip_metrics
+from labkit.metrics.bias import fvd_value, clip_metrics
 from labkit.metrics.fvd import ReferenceStats
 from labkit.models.vae import load_vae, reconstruct
 
@@ -65,7 +65,7 @@ ADAPTERS = {"vae-": ("reconstruction of the clips", _vae_reconstructions), "tiny
 def _row(name: str, kind: str, videos, real, captions, reference, features, per_clip: int, seconds: float) -> dict:
     report = adherence_report(videos, captions)
     per = [clip_metrics(videos[i], real[i]) for i in range(min(per_clip, len(videos)))]
-    row = {"model": name, "what": kind, "n": len(videos), "FVD-SW": _fvd(reference, videos, features),
+    row = {"model": name, "what": kind, "n": len(videos), "FVD-SW": fvd_value(reference, videos, features),
            "adherence": report["all_correct"], "seconds": round(seconds, 1)}
     row.update({k: float(np.mean([p[k] for p in per])) for k in per[0]})
     return row

@@ -35,7 +35,7 @@ from labkit.models.tiny import RANDOM_WEIGHTS_NOTE, TINY_FACTORIES
 __all__ = ["WeightsNotFound", "resolve_dtype", "resolve_device", "load_pipeline", "pipeline_family"]
 
 
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
            "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
 
@@ -45,11 +45,11 @@ class WeightsNotFound(FileNotFoundError):
 
 def resolve_dtype(dtype) -> torch.dtype:
     """``"fp32"``/``"fp16"``/``"bf16"`` (or a torch dtype) -> ``torch.dtype``; a clear error otherwise."""
-    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
         return dtype
-    if isinstance(dtype, str) and dtype.lower() in _DTYPES:
-        return _DTYPES[dtype.lower()]
-    raise ValueError(f"expected dtype one of {sorted(set(_DTYPES))} or torch.float32/float16/bfloat16, got {dtype!r}")
+    if isinstance(dtype, str) and dtype.lower() in DTYPES:
+        return DTYPES[dtype.lower()]
+    raise ValueError(f"expected dtype one of {sorted(set(DTYPES))} or torch.float32/float16/bfloat16, got {dtype!r}")
 
 
 def resolve_device(device) -> torch.device:
@@ -146,7 +146,7 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
             raise ValueError(f"unknown random tiny pipeline {name!r}; expected one of {list(TINY_FACTORIES)}")
         pipe = TINY_FACTORIES[name]().to(device)
         if dtype != torch.float32:
-            _quiet_to(pipe, dtype)
+            cast_quietly(pipe, dtype)
         pipe.labkit_note = RANDOM_WEIGHTS_NOTE
         return pipe
     if spec.startswith("real-size-random:"):
@@ -157,7 +157,7 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
                                   "'random:tiny-cogvideox' or 'random:tiny-svd'")
         pipe = models.load(spec).to(device)  # checks every file's sha256 against data/MANIFEST first
         if dtype != torch.float32:
-            _quiet_to(pipe, dtype)
+            cast_quietly(pipe, dtype)
         pipe.labkit_note = f"shipped tiny model {spec} (trained on the Shapes world)"
         return pipe
     path = Path(spec).expanduser()
@@ -178,7 +178,7 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
                      f"'real-size-random:NAME', got {spec!r} (no such folder)")
 
 
-def _quiet_to(pipe, dtype) -> None:
+def cast_quietly(pipe, dtype) -> None:
     """``pipe.to(dtype)`` without diffusers' warning about modules kept in float32 (the tiny models have none)."""
 
     level = logging.get_verbosity()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from labkit.inference.loading import _DTYPES, _quiet_to, pipeline_family, resolve_device
+from labkit.inference.loading import DTYPES, cast_quietly, pipeline_family, resolve_device
 from labkit.models.tiny import RANDOM_WEIGHTS_NOTE
 
 __all__ = ["PlanNotApplicable", "PlanStep", "PLANS", "parse_plan", "apply_plan"]
@@ -84,7 +84,7 @@ def apply_plan(pipe, plan, device="cpu") -> dict:
     kwargs = {}
     for name in names:
         if name in ("fp16", "bf16"):
-            _quiet_to(pipe, _DTYPES[name])
+            cast_quietly(pipe, DTYPES[name])
         elif name == "model_cpu_offload":
             pipe.enable_model_cpu_offload(device=device)
         elif name == "sequential_cpu_offload":

@@ -76,7 +76,8 @@ def clip_metrics(video, reference=None, caption: str | None = None, embed: Calla
     return out
 
 
-def _fvd(reference: ReferenceStats, videos, features) -> float:
+def fvd_value(reference: ReferenceStats, videos, features) -> float:
+    """FVD of ``videos`` against ``reference`` as a float, small-sample warnings silenced (the sweeps report n)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewSamplesWarning)  # the sweep reports the number of videos it used
         return fvd_from_stats(reference, videos, features).value
@@ -93,7 +94,7 @@ def content_bias_sweep(videos, captions, kinds: Sequence[str], strengths: Sequen
         for s in strengths:
             bad = corrupt(videos, kind, float(s), seed=seed)
             per = [clip_metrics(bad[i], videos[i], captions[i], embed) for i in range(min(per_clip, len(videos)))]
-            row = {"corruption": kind, "strength": float(s), "FVD-SW": _fvd(reference, bad, features)}
+            row = {"corruption": kind, "strength": float(s), "FVD-SW": fvd_value(reference, bad, features)}
             row.update({k: float(np.mean([p[k] for p in per])) for k in per[0]})
             rows.append(row)
     return rows
@@ -158,7 +159,7 @@ def smoothing_trick(videos, captions, reference: ReferenceStats, features, stren
     for s in strengths:
         smooth = torch.stack([temporal_smooth(v, s) for v in videos])
         per = [clip_metrics(smooth[i], videos[i], captions[i]) for i in range(min(per_clip, len(videos)))]
-        row = {"smoothing": float(s), "FVD-SW": _fvd(reference, smooth, features), "sharpness": sharpness(smooth)}
+        row = {"smoothing": float(s), "FVD-SW": fvd_value(reference, smooth, features), "sharpness": sharpness(smooth)}
         row.update({k: float(np.mean([p[k] for p in per])) for k in per[0]})
         rows.append(row)
     return rows

@@ -119,7 +119,7 @@ def conditioning(input_view: torch.Tensor, plucker: torch.Tensor, elevation: tor
     return torch.cat([image, plucker.float()], 2), added, torch.zeros(B, 1, TOKEN_DIM)
 
 
-def _predict(unet, x: torch.Tensor, sigma: torch.Tensor, cond: tuple) -> torch.Tensor:
+def predict_velocity(unet, x: torch.Tensor, sigma: torch.Tensor, cond: tuple) -> torch.Tensor:
     """The UNet's velocity for noisy views ``x (B, F, 3, H, W)`` at noise levels ``sigma (B,)``."""
     channels, added, token = cond
     sample = torch.cat([x, channels], 2)  # (B, F, 3 + 9, H, W): SVD concatenates its image latents the same way
@@ -191,7 +191,7 @@ def _sample(unet, x: torch.Tensor, cond: tuple, steps: int, held: tuple | None =
     for i, t in enumerate(scheduler.timesteps):
         if held is not None:
             x[:, mask] = flow_interpolate(x0.expand_as(eps), eps, scheduler.sigmas[i])
-        v = _predict(unet, x, (t / 1000).expand(x.shape[0]), cond)
+        v = predict_velocity(unet, x, (t / 1000).expand(x.shape[0]), cond)
         x = scheduler.step(v, t, x).prev_sample
     if held is not None:
         x[:, mask] = x0

@@ -34,7 +34,7 @@ __all__ = ["RUN_RECORD", "read_runs", "write_run_record", "run_chain", "chain_co
 RUN_RECORD = "RUN.json"
 
 
-def _project_relative(path) -> str:
+def project_relative(path) -> str:
     """``path`` relative to the project root when it lies inside it (commands are run from there), else absolute."""
 
     path = Path(path).resolve()
@@ -65,7 +65,7 @@ def write_run_record(folder, command: str, seed, seconds: float, builds_on=(), e
     if not folder.is_dir():
         raise FileNotFoundError(f"expected the run's output folder, got {folder} (not a folder)")
     own = folder.resolve()
-    parents = [_project_relative(p) for p in builds_on if p is not None and Path(p).resolve() != own]
+    parents = [project_relative(p) for p in builds_on if p is not None and Path(p).resolve() != own]
     run = {"command": command, "seed": seed, "seconds": round(float(seconds), 1), "hardware": hardware_description(),
            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "builds_on": parents, **(extra or {})}
     runs = (read_runs(folder) if append else []) + [run]
@@ -90,7 +90,7 @@ def run_chain(folder) -> tuple[list[dict], list[str]]:
             return
         seen.add(path)
         if DATA_DIR.resolve() in path.parents:
-            shipped.append(_project_relative(path))
+            shipped.append(project_relative(path))
             return
         own = read_runs(path)
         if not own:

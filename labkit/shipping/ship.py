@@ -26,7 +26,7 @@ from pathlib import Path
 
 from labkit import DATA_DIR
 from labkit.shipping.manifest import add_files, hardware_description
-from labkit.shipping.records import RUN_RECORD, _project_relative, chain_command, run_chain
+from labkit.shipping.records import RUN_RECORD, project_relative, chain_command, run_chain
 
 __all__ = ["ship", "ship_checked", "ship_chain", "main"]
 
@@ -94,7 +94,7 @@ def ship_chain(src, dest, extra: dict | None = None, below_bars_ok: bool = False
             raise ValueError(f"not shipping {src}: its last run missed the bars ({last['bars_problem']}); "
                              "--below-bars ships it anyway and records that")
         verdict = {"eval": last.get("eval"), "bars_met": not last["bars_problem"], "bars_problem": last["bars_problem"]}
-    command = chain_command(runs, f"labkit ship {_project_relative(src)} {_project_relative(dest)}"
+    command = chain_command(runs, f"labkit ship {project_relative(src)} {project_relative(dest)}"
                             + (" --below-bars" if below_bars_ok else ""))
     seeds = ",".join(str(r["seed"]) for r in runs)
     seconds = sum(float(r["seconds"]) for r in runs)

@@ -25,7 +25,7 @@ from einops import rearrange
 
 from labkit.data.orbit import ELEVATION_RANGE, random_object, render_orbit
 from labkit.evaluation.orbit import bars_problem, evaluate
-from labkit.models.orbit_unet import OrbitConfig, _predict, conditioning, new_unet, save_generator
+from labkit.models.orbit_unet import OrbitConfig, predict_velocity, conditioning, new_unet, save_generator
 from labkit.multiview import plucker_rays
 from labkit.schedules import flow_interpolate, flow_velocity
 from labkit.training.cli import TrainedRun
@@ -74,7 +74,7 @@ def flow_loss(unet, batch: dict, cfg: OrbitConfig) -> torch.Tensor:
     eps = torch.randn(x0.shape, generator=g)
     x, target = flow_interpolate(x0, eps, sigma), flow_velocity(x0, eps)
     cond = conditioning(batch["input"], batch["plucker"], batch["elevation"])
-    return torch.nn.functional.mse_loss(_predict(unet, x, sigma, cond), target)
+    return torch.nn.functional.mse_loss(predict_velocity(unet, x, sigma, cond), target)
 
 
 def train(cfg: OrbitConfig, out: Path | None = None, progress: bool = True, on_log=None):
