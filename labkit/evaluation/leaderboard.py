@@ -22,7 +22,7 @@ from labkit import models
 from labkit.inference.loading import load_pipeline
 from labkit.inference.runs import generate
 from labkit.metrics.adherence import adherence_report
-from labkit.metrics.bias import fvd_value, clip_metrics
+from labkit.metrics.bias import clip_metrics, fvd_value
 from labkit.metrics.fvd import ReferenceStats
 from labkit.models.vae import load_vae, reconstruct
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from labkit import DATA_DIR
 from labkit.shipping.manifest import add_files, hardware_description
-from labkit.shipping.records import RUN_RECORD, project_relative, chain_command, run_chain
+from labkit.shipping.records import RUN_RECORD, chain_command, project_relative, run_chain
 
 __all__ = ["ship", "ship_checked", "ship_chain", "main"]
 

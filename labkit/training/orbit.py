@@ -25,7 +25,7 @@ from einops import rearrange
 
 from labkit.data.orbit import ELEVATION_RANGE, random_object, render_orbit
 from labkit.evaluation.orbit import bars_problem, evaluate
-from labkit.models.orbit_unet import OrbitConfig, predict_velocity, conditioning, new_unet, save_generator
+from labkit.models.orbit_unet import OrbitConfig, conditioning, new_unet, predict_velocity, save_generator
 from labkit.multiview import plucker_rays
 from labkit.schedules import flow_interpolate, flow_velocity
 from labkit.training.cli import TrainedRun
