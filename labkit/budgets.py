@@ -14,7 +14,7 @@ exist, storage does not, so counting 5.6 billion parameters takes milliseconds a
 - :func:`predict_peak_memory` -- the planner: weights + denoiser activations + attention + VAE decode, for a plan.
 
 The planner's activation constants are order-of-magnitude models of which tensors are alive at once (explained
-next to each constant); ``tests/test_inference.py`` checks them against peak memory measured on the tiny
+next to each constant); ``tests/inference/test_runs.py`` checks them against peak memory measured on the tiny
 pipelines, and ``benchmarks/gpu_real_size.py`` against a GPU when one is available.
 """
 

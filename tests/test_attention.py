@@ -136,7 +136,20 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_measure_attention_reports_time_and_memory():
     m = A.measure_attention("joint", 4, 8, 8, 2, 16, backend="math", repeats=1)
-    assert m.seconds > 0
     # the math backend materialises the (heads, N, N) float32 matrix: at least that much is allocated
     assert m.peak_bytes >= m.model.matrix_bytes
     assert A.cost_table(4, 8, 8, 2, 16)[-1]["variant"] == "joint"
+
+
+def test_cost_curves_rows():
+    rows = A.cost_curves([(2, 4, 4), (4, 4, 4)], heads=1, head_dim=8, repeats=1)
+    variants = ("spatial", "temporal", "factorised", "joint")
+    assert [(r["variant"], r["F"]) for r in rows] == [(v, f) for v in variants for f in (2, 4)]
+    for r in rows:
+        assert r["tokens"] == r["F"] * r["H"] * r["W"]
+        assert r["flops"] == A.attention_cost(r["variant"], r["F"], r["H"], r["W"], 1, 8).flops
+        assert r["peak_bytes"] >= r["tokens"] * 8 * 4  # the float32 output (a head_dim vector per token) is new
+    # modelled time = FLOPs / the throughput measured on the largest joint grid (the last row)
+    anchor = rows[-1]
+    for r in rows:
+        assert r["modelled_seconds"] == pytest.approx(r["flops"] * anchor["seconds"] / anchor["flops"], rel=1e-9)

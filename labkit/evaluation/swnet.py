@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from labkit.data.shapes import ShapesWorld
 from labkit.metrics.fvd import FVDResult, fvd_from_stats, load_reference_stats
-from labkit.models.swnet import HEADS, SWNet, labels_of
+from labkit.models.swnet import HEADS, SWNet, SWNetFeatures, labels_of
 
 __all__ = ["evaluate_accuracy", "fvd_sw"]
 
@@ -39,4 +39,5 @@ def evaluate_accuracy(model: SWNet, split: str = "test", num_clips: int = 336, b
 
 def fvd_sw(fake_videos, features=None, batch_size: int = 32) -> FVDResult:
     """FVD-SW of generated Shapes-world videos ``(B, 17, 3, 64, 64)`` against the shipped test-split statistics."""
+    features = features if features is not None else SWNetFeatures()
     return fvd_from_stats(load_reference_stats("swnet_test"), fake_videos, features, batch_size)

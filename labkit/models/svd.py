@@ -36,7 +36,7 @@ def edm_coefficients(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
 #: adding the time embedding (timestep + fps + motion_bucket_id + noise_aug_strength) as a per-channel shift; with
 #: 32 channels every group is one channel, the norm subtracts each channel's mean and the embedding is erased --
 #: a 32-channel SVD UNet cannot hear its knobs (nor the noise level), whatever its weights
-#: (``tests/test_svd_train.py::test_unet_hears_the_micro_conditions``).
+#: (``tests/models/test_svd.py::test_unet_hears_the_micro_conditions``).
 UNET_CHANNELS = (64, 64)
 
 

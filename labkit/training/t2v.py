@@ -15,7 +15,7 @@ shipped folder is a genuine ``CogVideoXPipeline`` whose ``__call__``/scheduler n
 terminal SNR, ``abar_999 = 0``, so the pure noise the sampler starts from is exactly what training saw at
 ``t = 999`` (v is well defined there: ``v = -x0``, while eps-prediction would be). Because ``x_t`` and the target
 come from the scheduler the pipeline samples with, a denoiser that predicts v exactly recovers ``x0`` through the
-pipeline's own loop (``tests/test_t2v_train.py`` checks both facts).
+pipeline's own loop (``tests/training/test_t2v.py`` checks both facts).
 
 The rest of the recipe:
 

@@ -1,11 +1,9 @@
-"""The notebook runner on small throwaway notebooks (each execution starts a real kernel: a few seconds)."""
-
-import json
+"""labkit.course.runner on small throwaway notebooks (each execution starts a real kernel: a few seconds)."""
 
 import nbformat
 import pytest
 
-from labkit.course import cli, runner
+from labkit.course import runner
 
 
 def _write_notebook(path, body: str, params: str = "SMOKE: bool = False  # tiny\nSTEPS: int = 3  # steps"):
@@ -20,7 +18,7 @@ def _write_notebook(path, body: str, params: str = "SMOKE: bool = False  # tiny\
 
 GOOD = """
 import torch
-from labkit.record import record, save_artifact_video
+from labkit.course.record import record, save_artifact_video
 from labkit.data import make_clip
 record("steps seen", STEPS, "", "smoke" if SMOKE else "full")
 record("a tensor mean", torch.ones(3).mean(), "")
@@ -89,23 +87,3 @@ def test_find_notebooks_by_short_name(course):
     assert runner.find_notebooks(["00"], folder=course)[0].name == "00_good.ipynb"
     with pytest.raises(ValueError, match="available: 00_good, 01_bad"):
         runner.find_notebooks(["07"], folder=course)
-
-
-def test_cli_run_rejects_unknown_parameter_with_exit_2(capsys):
-    code = cli.main(["run", "00_tour", "-p", "NO_SUCH_PARAM", "1", "--out", "/nonexistent/never-written"])
-    assert code == 2
-    assert "unknown parameter(s) ['NO_SUCH_PARAM']" in capsys.readouterr().err
-
-
-def test_cli_train_lists_kinds_and_rejects_unknown(capsys):
-    assert cli.main(["train", "list"]) == 0
-    assert "vae" in capsys.readouterr().out
-    assert cli.main(["train", "no-such-model"]) == 2
-
-
-def test_doctor_reports_environment(capsys):
-    code = cli.main(["doctor", "--json"])
-    out = capsys.readouterr().out
-    info = json.loads(out.strip().splitlines()[-1])
-    assert info["env"]["torch"].startswith("2.") and "offline" in info["env"]
-    assert code == (0 if info["ok"] else 1)

@@ -1,4 +1,4 @@
-"""The orbit world (labkit.orbit, re-exported by labkit.data): determinism, splits, depth against analytic
+"""The orbit world (labkit.data.orbit): determinism, splits, depth against analytic
 ray-sphere intersections, the colour rule, input checks."""
 
 import colorsys

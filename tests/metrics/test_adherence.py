@@ -3,6 +3,7 @@ each kind of wrong caption or wrong video."""
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -95,11 +96,6 @@ def test_validation():
 def test_triangles_are_still_triangles_after_a_slight_blur():
     """A VAE-like blur rounds a triangle's corners until its fill ratio looks like a circle's; the detector reads
     triangles by their centroid sitting below the bounding-box centre, which survives the blur."""
-    import cv2
-
-    from labkit.data.shapes import make_clip
-    from labkit.metrics import prompt_adherence
-
     def blur(video, sigma):
         frames = video.permute(0, 2, 3, 1).numpy()
         out = [cv2.GaussianBlur(f, (0, 0), sigma) for f in frames]

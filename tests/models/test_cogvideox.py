@@ -1,10 +1,26 @@
-"""labkit.t2v: tiny CogVideoX text/image-to-video pipelines from the real classes (tiny sizes, random weights)."""
+"""labkit.models.cogvideox: tiny CogVideoX text/image-to-video pipelines from the real classes (tiny sizes, random
+weights): assembly, determinism, offline save/load, the denoiser's view of the pipeline, patch and VAE sizes."""
+
+import json
+from unittest import mock
 
 import pytest
 import torch
+from diffusers import (
+    AutoencoderKLCogVideoX,
+    CogVideoXDDIMScheduler,
+    CogVideoXImageToVideoPipeline,
+    CogVideoXPipeline,
+    CogVideoXTransformer3DModel,
+    DiffusionPipeline,
+)
+from transformers import T5EncoderModel
 
-from labkit import models
+from labkit import DATA_DIR
+from labkit.data.shapes import make_clip
 from labkit.models import cogvideox as t2v
+from labkit.models import text
+from labkit.models.vae import encode_posterior, tiny_vae_3d
 
 SIZES = {"width": 32, "layers": 1, "text_width": 32}
 
@@ -25,15 +41,6 @@ def i2v_pipe(vae):
 
 
 def test_pipelines_are_assembled_from_the_real_classes(pipe, i2v_pipe, vae):
-    from diffusers import (
-        AutoencoderKLCogVideoX,
-        CogVideoXDDIMScheduler,
-        CogVideoXImageToVideoPipeline,
-        CogVideoXPipeline,
-        CogVideoXTransformer3DModel,
-    )
-    from transformers import T5EncoderModel
-
     assert type(pipe) is CogVideoXPipeline and type(i2v_pipe) is CogVideoXImageToVideoPipeline
     assert isinstance(pipe.text_encoder, T5EncoderModel)
     assert isinstance(pipe.transformer, CogVideoXTransformer3DModel)
@@ -65,8 +72,6 @@ def test_unknown_words_raise_naming_the_vocabulary(pipe):
 
 
 def test_save_and_load_with_diffusion_pipeline_offline(pipe, i2v_pipe, tmp_path):
-    from diffusers import DiffusionPipeline
-
     for name, p in (("t2v", pipe), ("i2v", i2v_pipe)):
         p.save_pretrained(tmp_path / name)
         q = DiffusionPipeline.from_pretrained(tmp_path / name)
@@ -83,8 +88,6 @@ def test_save_and_load_with_diffusion_pipeline_offline(pipe, i2v_pipe, tmp_path)
 
 
 def test_image_to_video_and_two_stage_text_to_image_to_video(pipe, i2v_pipe):
-    from labkit.data.shapes import make_clip
-
     frame = make_clip("a red circle moving left", seed=5).video[0]
     a = t2v.animate(i2v_pipe, frame, "a red circle moving left", seed=2, steps=2)
     assert a.shape == (17, 3, 64, 64)
@@ -97,10 +100,6 @@ def test_image_to_video_and_two_stage_text_to_image_to_video(pipe, i2v_pipe):
 
 
 def test_scheduler_follows_the_cogvideox_2b_config_except_the_shift():
-    import json
-
-    from labkit import DATA_DIR
-
     ref = json.loads((DATA_DIR / "configs" / "cogvideox-2b" / "scheduler.json").read_text())
     s = t2v.cogvideox_scheduler("dpm")
     for key in ("beta_schedule", "beta_start", "beta_end", "prediction_type", "rescale_betas_zero_snr",
@@ -111,12 +110,66 @@ def test_scheduler_follows_the_cogvideox_2b_config_except_the_shift():
         t2v.cogvideox_scheduler("euler")
 
 
-def test_registry_names_the_trainer_of_a_model_not_shipped_yet():
-    with pytest.raises(ValueError, match="tiny-t2v"):
-        models.load("tiny-nothing")
-    for name in ("tiny-t2v", "tiny-i2v"):
-        if not models.is_shipped(name):
-            with pytest.raises(FileNotFoundError, match="labkit train"):
-                models.load(name)
-        else:  # once shipped: loads offline after the sha256 check
-            assert models.load(name).transformer is not None
+def test_denoiser_sees_the_text_and_image_exactly_as_the_pipelines_give_them(vae):
+    pipe = t2v.build_pipeline("i2v", vae=vae, **SIZES)
+    model = t2v.Denoiser(pipe.text_encoder, pipe.transformer)
+    seen = {}
+
+    def spy(hidden_states, encoder_hidden_states, timestep, **_):
+        seen.update(x=hidden_states, text=encoder_hidden_states)
+        return (hidden_states[:, :, :4] * 0,)
+
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with mock.patch.object(pipe.transformer, "forward", spy):
+        pipe(image=image, prompt="a red circle moving left", num_frames=17, height=64, width=64,
+             num_inference_steps=1, guidance_scale=1.0, generator=torch.Generator().manual_seed(7),
+             max_sequence_length=16, output_type="latent")
+    ids = text.tokenize(pipe.tokenizer, ["a red circle moving left"])
+    torch.testing.assert_close(seen["text"], model.text_encoder(ids)[0])
+    # the image latents the pipeline builds = what training builds from the cache (same posterior draw)
+    mean, std = encode_posterior(vae, image[None, None])
+    g = torch.Generator().manual_seed(7)
+    first = (mean + std * torch.randn(mean.shape, generator=g)) * t2v.vae_scale(vae)
+    image_latents = seen["x"][:, :, 4:]
+    torch.testing.assert_close(image_latents[:, :1], first, rtol=0, atol=1e-5)
+    assert torch.count_nonzero(image_latents[:, 1:]) == 0
+
+
+@pytest.mark.parametrize("patch_size", [2, 1])
+def test_image_to_video_can_start_from_a_text_to_video_model(patch_size):
+    sizes = {**SIZES, "patch_size": patch_size}
+    a = t2v.new_denoiser("t2v", 4, seed=1, **sizes)
+    b = t2v.init_from_t2v(t2v.new_denoiser("i2v", 4, seed=2, **sizes), a)
+    g = torch.Generator().manual_seed(0)
+    x, image = torch.randn(2, 5, 4, 8, 8, generator=g), torch.randn(2, 5, 4, 8, 8, generator=g)
+    t, ids = torch.tensor([10, 900]), torch.randint(3, 20, (2, 16), generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(b(x, t, ids, image), a(x, t, ids))  # image channels start at zero weight
+        fresh = t2v.new_denoiser("i2v", 4, seed=2, **sizes)
+        assert not torch.allclose(fresh(x, t, ids, image), a(x, t, ids), atol=1e-3)
+
+
+@pytest.mark.parametrize("patch_size, tokens", [(2, 5 * 4 * 4), (1, 5 * 8 * 8)])
+def test_patch_size_sets_the_number_of_video_tokens(patch_size, tokens):
+    model = t2v.new_denoiser("t2v", 4, **SIZES, patch_size=patch_size)
+    x, ids = torch.randn(2, 5, 4, 8, 8), torch.randint(3, 20, (2, 16))
+    with torch.no_grad():
+        embedded_text = model.text_encoder(ids)[0]
+        embedded = model.transformer.patch_embed(embedded_text, x)  # text tokens first, then the video tokens
+        assert embedded.shape == (2, 16 + tokens, SIZES["width"])
+        assert model(x, torch.tensor([5, 500]), ids).shape == x.shape  # unpatchified back to the latent layout
+    with pytest.raises(ValueError, match="patch_size 1, 2 or 4"):
+        t2v.new_transformer(4, patch_size=3)
+
+
+def test_a_4x_spatial_vae_gives_the_transformer_16x16_latents():
+    vae = tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8))  # three blocks: 4x spatial
+    assert t2v.vae_spatial_factor(vae) == 4
+    pipe = t2v.build_pipeline("t2v", vae=vae, patch_size=4)
+    embed = pipe.transformer.patch_embed
+    assert (embed.sample_height, embed.sample_width) == (16, 16)
+    assert embed.pos_embedding.shape[1] == 16 + 5 * 4 * 4  # text tokens + 4x4 tokens of 4x4 latent pixels per frame
+    video = t2v.generate(pipe, "a red square moving left slowly", steps=1)
+    assert video.shape == (17, 3, 64, 64)
+    with pytest.raises(ValueError, match="spatial_factor of 4 or 8"):
+        t2v.new_transformer(4, spatial_factor=2)

@@ -1,5 +1,5 @@
-"""Tests of SW-Net (labkit.metrics.swnet): shapes, frame features, safetensors round trip, labels, and the shipped
-model's size, provenance and held-out accuracy."""
+"""labkit.models.swnet: SW-Net's shapes, per-frame features, safetensors round trip, labels, and the shipped
+model's size, manifest entry and held-out accuracy."""
 
 import json
 
@@ -59,7 +59,6 @@ def test_labels_of_one_object_truths_and_rejects_two():
         labels_of([two])
 
 
-@pytest.mark.skipif(not (DEFAULT_PATH / "model.safetensors").exists(), reason="SW-Net not shipped yet")
 def test_shipped_swnet_is_small_recorded_and_accurate():
     weights = DEFAULT_PATH / "model.safetensors"
     assert weights.stat().st_size <= 5 * 1024 * 1024

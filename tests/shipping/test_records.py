@@ -1,14 +1,14 @@
-"""Run records and chains of runs (labkit.provenance, `labkit ship`)."""
+"""labkit.shipping.records and .ship: run records, chains of runs, shipping a chain (`labkit ship`)."""
 
 import json
 
 import pytest
 
 import labkit
-from labkit.shipping import manifest
-from labkit.shipping import records as provenance
+from labkit.shipping import manifest, records, ship
 from labkit.shipping.records import RUN_RECORD, read_runs, run_chain, write_run_record
 from labkit.shipping.ship import ship_chain
+from labkit.training import cli
 
 
 def _run(folder, command, seed=0, seconds=1.0, builds_on=(), append=False):
@@ -23,8 +23,8 @@ def fake_data(tmp_path, monkeypatch):
     data = tmp_path / "data"
     (data / "models" / "base").mkdir(parents=True)
     (data / "models" / "base" / "config.json").write_text("{}")
-    monkeypatch.setattr(labkit, "DATA_DIR", data)
-    monkeypatch.setattr(manifest, "DATA_DIR", data)
+    for module in (labkit, manifest, records, ship):  # each reads DATA_DIR from its own namespace
+        monkeypatch.setattr(module, "DATA_DIR", data)
     return data
 
 
@@ -108,16 +108,14 @@ def test_labkit_ship_cli_refuses_a_folder_without_its_record(tmp_path, fake_data
     _run(tmp_path / "ok", "labkit train orbit --steps 1")
     assert main(["ship", str(tmp_path / "ok"), str(fake_data / "models" / "x")]) == 0
     assert (fake_data / "models" / "x" / "weights.safetensors").exists()
-    assert provenance.read_runs(tmp_path / "ok")[0]["command"] == "labkit train orbit --steps 1"
+    assert records.read_runs(tmp_path / "ok")[0]["command"] == "labkit train orbit --steps 1"
 
 
 def test_labkit_train_vae_runs_record_a_chain_that_ships_with_both_commands(tmp_path, fake_data):
-    from labkit.training.vae import main
-
     first, second = tmp_path / "v1", tmp_path / "v2"
     tiny = ["--kind", "2d", "--steps", "1", "--full-steps", "0", "--batch", "1", "--val-every", "1000"]
-    assert main(tiny + ["--seed", "3", "--out", str(first)]) == 0
-    assert main(tiny + ["--seed", "4", "--init-from", str(first), "--out", str(second)]) == 0
+    assert cli.main("vae", tiny + ["--seed", "3", "--out", str(first)]) == 0
+    assert cli.main("vae", tiny + ["--seed", "4", "--init-from", str(first), "--out", str(second)]) == 0
     runs, shipped = run_chain(second)
     assert [r["seed"] for r in runs] == [3, 4] and shipped == []
     assert runs[1]["builds_on"] == [str(first.resolve())] and f"--init-from {first}" in runs[1]["command"]

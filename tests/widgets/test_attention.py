@@ -36,10 +36,3 @@ def test_attention_map_panel():
     assert panel.view.value != before
     with pytest.raises(ValueError, match="temporal maps"):
         W.attention_map_panel(maps[0], clip)
-
-
-def test_cost_curves_rows():
-    rows = A.cost_curves([(2, 4, 4), (4, 4, 4)], heads=1, head_dim=8, repeats=1)
-    assert len(rows) == 8 and all(r["seconds"] > 0 for r in rows)
-    biggest_joint = max((r for r in rows if r["variant"] == "joint"), key=lambda r: r["flops"])
-    assert biggest_joint["modelled_seconds"] == pytest.approx(biggest_joint["seconds"])

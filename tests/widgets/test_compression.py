@@ -1,4 +1,4 @@
-"""The latent-compression panel, driven headlessly on tiny random-weight VAEs."""
+"""labkit.widgets.compression: the latent-compression panel, driven headlessly on tiny random-weight VAEs."""
 
 import torch
 

@@ -1,3 +1,5 @@
+"""labkit.widgets.tour: the caption composer of the tour, driven headlessly."""
+
 from labkit.widgets.tour import caption_clip_html, caption_composer
 
 
