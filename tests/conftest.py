@@ -7,9 +7,12 @@ the browser test live there. Anything else raises ``NetworkAccessBlocked`` at co
 import ipaddress
 import os
 import socket
+from types import SimpleNamespace
 
 import matplotlib
 import pytest
+import torch
+from diffusers import CogVideoXDDIMScheduler
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -77,3 +80,33 @@ def tiny_vae():
     from labkit.models.vae import tiny_vae_3d
 
     return tiny_vae_3d(latent_channels=4, block_out_channels=(8, 8, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def vae(tiny_vae):
+    """The tiny VAE under the name the pipeline tests use for "the pipeline's VAE"."""
+    return tiny_vae
+
+
+class FakeCogVideoX:
+    """Enough of a ``CogVideoXPipeline`` for :func:`labkit.models.cogvideox.video_from_noise`: records each call."""
+
+    vae_scale_factor_temporal, vae_scale_factor_spatial = 4, 8
+
+    def __init__(self):
+        self.transformer = SimpleNamespace(config=SimpleNamespace(in_channels=4, max_text_seq_length=8))
+        self.scheduler = CogVideoXDDIMScheduler()
+        self.calls = []
+
+    def __call__(self, latents, num_inference_steps, num_frames, height, width, output_type, **kwargs):
+        self.calls.append({"latents": latents, "steps": num_inference_steps, "output_type": output_type,
+                           "scheduler": type(self.scheduler).__name__, **kwargs})
+        if output_type == "latent":
+            return SimpleNamespace(frames=latents)
+        return SimpleNamespace(frames=torch.full((1, num_frames, 3, height, width), 0.5))
+
+
+@pytest.fixture()
+def fake_cogvideox():
+    """The :class:`FakeCogVideoX` class: call it for a fresh fake pipeline."""
+    return FakeCogVideoX

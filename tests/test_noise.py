@@ -8,8 +8,10 @@ import torch
 from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
 from diffusers.pipelines.free_init_utils import FreeInitMixin
 
+from labkit import noise
 from labkit import noise as N
 from labkit.metrics import flicker
+from labkit.models import cogvideox
 from labkit.models import cogvideox as C
 from labkit.schedules import ScheduleSpec, make_scheduler
 
@@ -236,3 +238,17 @@ def test_cogvideox_helpers_on_a_tiny_random_pipeline():
         C.video_from_noise(pipe, torch.zeros(1, 4, 3, 2, 2), 2, 9, 16, 16, **kw)
     with pytest.raises(ValueError, match="num_frames = 4k\\+1"):
         C.noise_shape(pipe, 10, 16, 16)
+
+
+def test_sampler_generator_swaps_the_sampler_and_seeds_the_noise(fake_cogvideox):
+    pipe = fake_cogvideox()
+    generate = cogvideox.noise_generator(pipe, 9, 16, 16, steps=3, prompt="a red circle moving right")
+    shape = cogvideox.noise_shape(pipe, 9, 16, 16)
+    with_sampler = noise.sampler_generator(pipe, generate, shape)
+    with_sampler("cogvideox_dpm", 2, seed=7)
+    call = pipe.calls[-1]
+    assert call["scheduler"] == "CogVideoXDPMScheduler" and call["steps"] == 2
+    expected = noise.correlated_noise(shape, kind="independent", generator=torch.Generator().manual_seed(7))
+    assert torch.equal(call["latents"], expected)
+    rows = noise.steps_vs_quality(with_sampler, ["cogvideox_ddim"], [1, 2], [0, 1], {"mean": lambda v: v.mean()})
+    assert [r["steps"] for r in rows] == [1, 2] and rows[0]["mean"] == pytest.approx(0.5)

@@ -1,6 +1,8 @@
 """labkit.data.shapes: captions render deterministically, the ground truth matches the pixels, bad captions name
 the vocabulary, twin captions change only the shape."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from labkit import data
 from labkit.data import splits as splits_data
+from labkit.data.shapes import make_clip, objects_touch
 
 
 def _centroid(frame: torch.Tensor, rgb) -> tuple[float, float]:
@@ -137,3 +140,17 @@ def test_twin_captions_change_only_the_shape_and_avoid_held_out_combinations():
         (a,), (b,) = data.parse_caption(world.caption(i)), data.parse_caption(twin)
         assert a.shape != b.shape and (a.color, a.direction, a.speed) == (b.color, b.direction, b.speed)
         assert (b.color, b.shape, b.direction) not in data.HELDOUT_COMBOS
+
+
+def test_objects_touch_from_the_ground_truth():
+    truth = make_clip("a red circle moving right and a blue square moving left", seed=0).truth
+    a, b = truth.objects
+    still = np.zeros((truth.num_frames, 2), np.float32) + 20
+    reach = 1.3 * (a.radius + b.radius) + 1.0  # the threshold, in pixels
+
+    def placed(gap):
+        return replace(truth, objects=(replace(a, positions=still), replace(b, positions=still + [gap, 0])))
+
+    assert objects_touch(placed(reach - 0.1)) and not objects_touch(placed(reach + 0.1))
+    with pytest.raises(ValueError, match="two objects"):
+        objects_touch(make_clip("a red circle moving right", seed=0).truth)

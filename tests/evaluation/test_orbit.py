@@ -1,10 +1,12 @@
 """labkit.evaluation.orbit: the shipping bars and paired differences on known numbers, and the shipped tiny orbit
 generator (data/models/tiny-orbit) re-measured against its PROVENANCE.json and the lesson's bars."""
 
+
 import pytest
 import torch
 
 from labkit import models
+from labkit.evaluation import orbit as orbit_eval
 from labkit.evaluation.orbit import BARS, NOT_HELD, bars_problem, evaluate, paired_difference
 from labkit.models.orbit_unet import load_generator
 
@@ -78,3 +80,11 @@ def test_shipped_generator_beats_independent_views_by_the_psnr_margin(shipped_re
     paired, t = shipped_report["paired"]["novel_psnr"], shipped_report["table"]
     assert paired["mean"] >= BARS["psnr_margin"] and paired["joint_better"] >= 9, paired
     assert t["joint"]["novel_psnr"] > t[NOT_HELD]["novel_psnr"] + 0.2, t
+
+
+def test_shipped_note_says_why_bars_are_missed():
+    prov = {"command": "labkit train orbit --steps 3000", "seconds": 2963.3, "hardware": "2 cores"}
+    assert orbit_eval.shipped_note({**prov, "bars_met": True}) == (
+        "shipped model data/models/tiny-orbit: `labkit train orbit --steps 3000` (2963 s, 2 cores)")
+    note = orbit_eval.shipped_note({**prov, "bars_met": False, "bars_problem": "joint PSNR 21.02 too low"})
+    assert "below the lesson's bars (joint PSNR 21.02 too low)" in note and orbit_eval.NOT_HELD in note

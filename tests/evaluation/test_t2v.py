@@ -21,11 +21,6 @@ from labkit.models.vae import COURSE_VAES, SHAPE_CODE_VAE, encode_posterior, loa
 SIZES = {"width": 32, "layers": 1, "text_width": 32}
 
 
-@pytest.fixture(scope="module")
-def vae(tiny_vae):
-    return tiny_vae
-
-
 @pytest.mark.parametrize("kind", ["t2v", "i2v"])
 def test_shipped_files_size_and_provenance(kind):
     folder = models.folder(f"tiny-{kind}")

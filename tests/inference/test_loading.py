@@ -49,3 +49,17 @@ def test_real_size_random_assembles_the_production_pipelines_on_meta():
     n = sum(p.numel() for p in pipe.transformer.parameters())
     assert abs(n - 5.570e9) / 5.570e9 < 0.005 and next(pipe.transformer.parameters()).dtype == torch.bfloat16
     assert type(pipe.scheduler).__name__ == "CogVideoXDPMScheduler"
+
+
+def test_load_or_fallback_uses_the_fallback_only_when_weights_are_missing(monkeypatch, capsys):
+    def fake_load(spec, device="cpu", dtype="fp32"):
+        if spec == "owner/missing":
+            raise loading.WeightsNotFound("no weights for owner/missing in the local cache")
+        return f"pipeline {spec} on {device} {dtype}"
+
+    monkeypatch.setattr(loading, "load_pipeline", fake_load)
+    assert loading.load_or_fallback("tiny-t2v", "random:tiny-cogvideox") == "pipeline tiny-t2v on cpu fp32"
+    assert capsys.readouterr().out == ""
+    got = loading.load_or_fallback("owner/missing", "random:tiny-cogvideox", "cpu", "bf16")
+    assert got == "pipeline random:tiny-cogvideox on cpu bf16"
+    assert "falling back to random:tiny-cogvideox" in capsys.readouterr().out

@@ -1,10 +1,13 @@
 """labkit.inference.runs: run-and-measure is deterministic and reports time per step and memory; exact CPU plans
 reproduce the plain video; the planner's prediction is within 25% of the measured CPU peak."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from labkit import inference
+from labkit.inference import runs
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +74,22 @@ def test_planner_within_25_percent_of_measured_cpu_peak(spec, plans, frames):
     assert [r["plan"] for r in rows] == plans
     for row in rows:
         assert 0.75 <= row["predicted/measured"] <= 1.25, row
+
+
+def test_plan_comparison_spec_and_plans(monkeypatch):
+    loaded = []
+
+    def fake_load(spec, device="cpu", dtype="fp32"):
+        if spec == "some/folder-missing":
+            raise runs.WeightsNotFound(spec)
+        loaded.append((spec, device))
+        return SimpleNamespace(family="svd" if "svd" in spec else "cogvideox")
+
+    monkeypatch.setattr(runs, "load_pipeline", fake_load)
+    monkeypatch.setattr(runs, "pipeline_family", lambda pipe: pipe.family)
+    spec, plans = runs.plan_comparison("THUDM/CogVideoX-5b", "cpu")  # a real-size model is not run on the CPU
+    assert spec == "random:tiny-cogvideox" and plans == list(runs.COMPARED_PLANS["cogvideox"])
+    spec, plans = runs.plan_comparison("tiny-svd", "cpu", smoke=True)
+    assert spec == "tiny-svd" and plans == ["none", "forward_chunking", "decode_chunk"]
+    assert runs.plan_comparison("some/folder-missing", "cpu")[0] == "random:tiny-cogvideox"
+    assert all(device == "cpu" for _, device in loaded)

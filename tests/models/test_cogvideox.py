@@ -18,16 +18,11 @@ from transformers import T5EncoderModel
 
 from labkit import DATA_DIR
 from labkit.data.shapes import make_clip
+from labkit.models import cogvideox, text
 from labkit.models import cogvideox as t2v
-from labkit.models import text
 from labkit.models.vae import encode_posterior, tiny_vae_3d
 
 SIZES = {"width": 32, "layers": 1, "text_width": 32}
-
-
-@pytest.fixture(scope="module")
-def vae(tiny_vae):
-    return tiny_vae
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +168,19 @@ def test_a_4x_spatial_vae_gives_the_transformer_16x16_latents():
     assert video.shape == (17, 3, 64, 64)
     with pytest.raises(ValueError, match="spatial_factor of 4 or 8"):
         t2v.new_transformer(4, spatial_factor=2)
+
+
+def test_noise_generator_fixes_size_and_prompt(fake_cogvideox):
+    pipe = fake_cogvideox()
+    generate = cogvideox.noise_generator(pipe, 9, 16, 16, steps=3, prompt="a red circle moving right",
+                                         guidance_scale=4.0)
+    shape = cogvideox.noise_shape(pipe, 9, 16, 16)
+    assert shape == (1, 3, 4, 2, 2)
+    video = generate(torch.zeros(shape))
+    assert video.shape == (9, 3, 16, 16)  # (F, C, H, W) in [0, 1]
+    assert pipe.calls[-1]["steps"] == 3 and pipe.calls[-1]["guidance_scale"] == 4.0
+    assert pipe.calls[-1]["max_sequence_length"] == 8  # tokenised to the tiny transformer's text length
+    latents = generate(torch.ones(shape), steps=5, output="latent")
+    assert torch.equal(latents, torch.ones(shape)) and pipe.calls[-1]["steps"] == 5
+    with pytest.raises(ValueError, match="expected initial latents of shape"):
+        generate(torch.zeros(1, 2, 4, 2, 2))

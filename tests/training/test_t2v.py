@@ -20,11 +20,6 @@ SIZES = {"width": 32, "layers": 1, "text_width": 32}
 
 
 @pytest.fixture(scope="module")
-def vae(tiny_vae):
-    return tiny_vae
-
-
-@pytest.fixture(scope="module")
 def cache(vae):
     return tt.build_cache(vae, 4, cache_dir=None, progress=False)
 
