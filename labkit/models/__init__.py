@@ -47,7 +47,7 @@ _PIPELINE = "labkit.models.tiny:load_pipeline_folder"
 REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("vae-2d", "vae-2d", "01_latent_compression", "labkit train vae --kind 2d",
                "labkit.models.vae:load_vae", "config.json"),
-    ModelEntry("vae-3d", "vae-3d", "07_metric_evaluation", "labkit train vae --kind 3d",
+    ModelEntry("vae-3d", "vae-3d", "01_latent_compression", "labkit train vae --kind 3d",
                "labkit.models.vae:load_vae", "config.json"),
     ModelEntry("vae-3d-v4", "vae-3d", "01_latent_compression", "labkit train vae --kind 3d",
                "labkit.models.vae:load_vae", "config.json"),
