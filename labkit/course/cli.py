@@ -90,8 +90,8 @@ def cmd_train(args) -> int:
     from labkit.training import cli as trainers  # lazy: see above
 
     if args.kind in (None, "list"):
-        rows = "\n".join(f"  {kind:<15} -> {makes:<30} {notebook}" for kind, makes, notebook in trainers.trainer_table())
-        print(f"labkit train KIND [ARGS...] (--help for a kind's flags); KIND -> the shipped model it makes:\n{rows}")
+        rows = "\n".join(f"  {kind:<15} {notebook:<28} -> {makes}" for kind, makes, notebook in trainers.trainer_table())
+        print(f"labkit train KIND [ARGS...] (--help for a kind's flags); KIND, its notebook -> the shipped models it makes:\n{rows}")
         return 0
     return trainers.main(args.kind, args.rest)
 

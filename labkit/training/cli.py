@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit import DATA_DIR, OUTPUTS_DIR
+from labkit import DATA_DIR, OUTPUTS_DIR, models
 from labkit.shipping.records import write_run_record
 from labkit.shipping.ship import ship, ship_checked
 
@@ -80,8 +80,10 @@ TRAINERS: dict[str, Trainer] = {t.kind: t for t in (
 
 
 def trainer_table() -> list[tuple[str, str, str]]:
-    """``(kind, shipped model it makes, notebook)`` for every trainer (``labkit train list``)."""
-    return [(t.kind, f"data/models/{t.makes}", t.notebook) for t in TRAINERS.values()]
+    """``(kind, the shipped models it made, notebook)`` for every trainer (``labkit train list``), from the
+    registry's ``train`` entries (``--ship`` without a folder writes ``data/models/<makes>``)."""
+    made = {t.kind: [n for n, e in models.REGISTRY.items() if e.train.split()[2] == t.kind] for t in TRAINERS.values()}
+    return [(t.kind, ", ".join(f"data/models/{n}" for n in made[t.kind]), t.notebook) for t in TRAINERS.values()]
 
 
 def _positive_int(text: str) -> int:
