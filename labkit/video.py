@@ -150,7 +150,7 @@ def from_pipeline_output(frames) -> torch.Tensor:
 def ffmpeg_available() -> bool:
     """True when imageio-ffmpeg can find an ffmpeg binary (needed for mp4)."""
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # lazy: optional (mp4 needs it; gif does not)
 
         return Path(imageio_ffmpeg.get_ffmpeg_exe()).exists()
     except Exception:  # noqa: BLE001 - any failure means "no ffmpeg"

@@ -103,10 +103,10 @@ def cmd_ship(args) -> int:
 
 
 def _doctor_lines() -> list[tuple[str, str]]:
-    import importlib.metadata as md
+    import importlib.metadata as md  # lazy: doctor only (the other commands start without torch)
 
-    import psutil
-    import torch
+    import psutil  # lazy: as above
+    import torch  # lazy: as above
 
     lines = [("labkit", __version__), ("python", sys.version.split()[0])]
     for pkg in ("torch", "diffusers", "transformers", "accelerate", "papermill", "torchmetrics", "imageio-ffmpeg"):

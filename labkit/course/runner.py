@@ -156,7 +156,7 @@ def _export_html(executed: Path) -> None:
     if not executed.exists():
         return
     try:
-        import nbformat
+        import nbformat  # lazy: HTML export is optional (best effort)
         from nbconvert import HTMLExporter
 
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
