@@ -50,13 +50,18 @@ def test_peak_rss_sees_an_allocation():
 
 
 def test_peak_rss_of_child_processes_sees_a_child():
+    """Measured from a fresh parent process, so that no other child (a kernel of another test) is counted."""
     import subprocess
     import sys
 
-    code = "import time; x = bytearray(64 * 2**20); time.sleep(2)"  # 64 MiB of anonymous memory, held 2 s
-    with PeakRSS(interval=0.05, children=True) as rss:
-        subprocess.run([sys.executable, "-c", code], check=True)
-    assert rss.baseline == 0 and 64 * 2**20 <= rss.peak < 160 * 2**20
+    child = "import time; x = bytearray(64 * 2**20); time.sleep(2)"  # 64 MiB of anonymous memory, held 2 s
+    parent = ("import subprocess, sys\nfrom labkit.profiling import PeakRSS\n"
+              "with PeakRSS(interval=0.05, children=True) as rss:\n"
+              f"    subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
+              "print(rss.baseline, rss.peak)")
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True, timeout=120)
+    baseline, peak = map(int, out.stdout.split())
+    assert baseline == 0 and 64 * 2**20 <= peak < 160 * 2**20
 
 
 def test_peak_allocated_on_cuda_reads_the_allocator_counter(monkeypatch):
