@@ -23,7 +23,7 @@ from pathlib import Path
 from labkit import DATA_DIR
 from labkit.shipping.manifest import verify
 
-__all__ = ["ModelEntry", "REGISTRY", "MODELS_DIR", "check_name", "folder", "is_shipped", "provenance", "load",
+__all__ = ["ModelEntry", "REGISTRY", "MODELS_DIR", "check_name", "folder", "is_shipped", "missing", "verify_files", "provenance", "load",
            "shipped_names"]
 
 MODELS_DIR = DATA_DIR / "models"

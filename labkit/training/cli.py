@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import shlex
 import sys
 import time
@@ -30,11 +29,9 @@ from labkit import DATA_DIR, OUTPUTS_DIR, models
 from labkit.shipping.records import write_run_record
 from labkit.shipping.ship import ship, ship_checked
 
-__all__ = ["Trainer", "TrainedRun", "TRAINERS", "COMMON_FLAGS", "build_parser", "check_common", "main",
-           "run_trainer", "trainer_table"]
+__all__ = ["Trainer", "TrainedRun", "TRAINERS", "common_parser", "build_parser", "check_common", "main", "trainer_table"]
 
-#: Flags every trainer takes, and the optional ones a trainer may declare in ``Trainer.supports``.
-COMMON_FLAGS = ("--steps", "--seed", "--threads", "--out", "--ship", "--below-bars")
+#: The optional common flags a trainer may declare in ``Trainer.supports`` (the others every trainer takes).
 OPTIONAL_FLAGS = ("resume", "init_from")
 
 
@@ -97,14 +94,6 @@ def _seed(text: str) -> int:
     value = int(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0 (learning rates, scales)."""
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
 
 
@@ -218,8 +207,3 @@ def main(kind: str, argv: list[str]) -> int:
     if code == 0 and result.after_ship is not None:
         result.after_ship(args.ship, command.strip())
     return code
-
-
-def run_trainer(kind: str, argv: list[str]) -> int:
-    """Dispatch ``labkit train KIND ARGS...`` (kept for the course CLI)."""
-    return main(kind, list(argv))
