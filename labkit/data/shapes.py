@@ -27,7 +27,7 @@ import torch
 
 from labkit.data.splits import check_split, clip_seed
 
-__all__ = ["COLORS", "SHAPES", "DIRECTIONS", "SPEEDS", "SPEED_WORDS", "ALL_COMBOS", "HELDOUT_COMBOS", "vocabulary",
+__all__ = ["COLORS", "SHAPES", "DIRECTIONS", "SPEEDS", "Geometry", "WORLDS", "WORLD", "check_world", "SPEED_WORDS", "ALL_COMBOS", "HELDOUT_COMBOS", "vocabulary",
            "ObjectSpec", "parse_caption", "compose_caption", "ObjectTruth", "ClipTruth", "Clip",
            "make_clip", "ShapesWorld", "collate_clips", "twin_caption"]
 
@@ -51,9 +51,45 @@ SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
 DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 
 
-#: Speed words and the distance travelled over the whole clip, as a fraction of the frame size.
-#: ``"normal"`` is what a caption with no speed word means.
-SPEEDS: dict[str, float] = {"slowly": 0.2, "normal": 0.4, "quickly": 0.6}
+@dataclass(frozen=True)
+class Geometry:
+    """How big a world's objects are and how far they travel, as fractions of the frame size.
+
+    ``radius``: the range an object's radius is drawn from; ``speeds``: per speed word, the distance travelled
+    over the whole clip (``"normal"`` is what a caption with no speed word means); ``apart``: in two-object clips
+    the shapes' circumscribed circles stay at least ``apart`` of the frame apart in every frame (``None``: no
+    check, the objects may overlap).
+    """
+
+    radius: tuple[float, float]
+    speeds: dict[str, float]
+    apart: float | None = None
+    distinct_colors: bool = False  # two-object captions of ShapesWorld name two different colours
+
+
+#: The Shapes world's geometries by name. ``"v1"``: objects 0.09-0.12 of the frame in radius (a square spans
+#: 1.3-1.9 latent pixels of an 8x VAE), two objects may overlap; ``"v2"``: objects 0.12-0.15 of the frame, speeds
+#: rescaled so every path stays in frame and two objects never touch (``docs/models.md``, "World v2", has the
+#: pilot and the placement measurements that chose it).
+WORLDS: dict[str, Geometry] = {
+    "v1": Geometry(radius=(0.09, 0.12), speeds={"slowly": 0.2, "normal": 0.4, "quickly": 0.6}),
+    "v2": Geometry(radius=(0.12, 0.15), speeds={"slowly": 0.12, "normal": 0.24, "quickly": 0.36}, apart=0.03,
+                   distinct_colors=True),
+}
+
+
+WORLD = "v1"  # the geometry every function uses unless told otherwise
+
+
+#: Speed words and the distance travelled over the whole clip, as a fraction of the frame size, in :data:`WORLD`.
+SPEEDS: dict[str, float] = WORLDS[WORLD].speeds
+
+
+def check_world(world: str) -> Geometry:
+    """The :class:`Geometry` named ``world``; a ``ValueError`` naming the worlds otherwise."""
+    if world not in WORLDS:
+        raise ValueError(f"expected world in {list(WORLDS)}, got {world!r}")
+    return WORLDS[world]
 
 
 SPEED_WORDS = ("slowly", "quickly")  # the words a caption may contain
@@ -79,6 +115,11 @@ _TRIANGLE_SCALE = 1.3  # circumradius / radius, so a triangle covers an area sim
 
 
 _SQUARE_SCALE = 0.886  # half side / radius: the square has the circle's area
+
+
+def _reach(obj) -> float:
+    """Circumradius of an object's shape in pixels (a square's corner is sqrt(2) half sides away)."""
+    return obj.radius * {"triangle": _TRIANGLE_SCALE, "square": _SQUARE_SCALE * 2 ** 0.5}.get(obj.shape, 1.0)
 
 
 def vocabulary() -> dict[str, list[str]]:
@@ -164,6 +205,7 @@ class ClipTruth:
     num_frames: int
     size: int
     seed: int
+    world: str = WORLD
 
 
 class Clip(tuple):
@@ -194,10 +236,11 @@ def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarra
     return np.clip(0.5 - d, 0, 1)
 
 
-def _place(spec: ObjectSpec, rng: np.random.Generator, num_frames: int, size: int) -> ObjectTruth:
-    radius = float(rng.uniform(0.09, 0.12) * size)
+def _place(spec: ObjectSpec, rng: np.random.Generator, num_frames: int, size: int,
+           geometry: Geometry = WORLDS["v1"]) -> ObjectTruth:
+    radius = float(rng.uniform(*geometry.radius) * size)
     reach = radius * (_TRIANGLE_SCALE if spec.shape == "triangle" else 1.0) + 1.0  # keep the whole shape inside
-    dist = SPEEDS[spec.speed] * size
+    dist = geometry.speeds[spec.speed] * size
     ux, uy = DIRECTIONS[spec.direction]
     start = []
     for u in (ux, uy):  # along the motion axis leave room for the travel; across it, anywhere
@@ -212,6 +255,23 @@ def _place(spec: ObjectSpec, rng: np.random.Generator, num_frames: int, size: in
     step = dist / max(num_frames - 1, 1)
     return ObjectTruth(spec.color, COLORS[spec.color], spec.shape, spec.direction, spec.speed, radius,
                        positions.astype(np.float32), (ux * step, uy * step))
+
+
+_PLACE_TRIES = 2000  # two-object placements drawn before giving up (the hardest v2 pair succeeds in ~2% of draws)
+
+
+def _place_all(specs, rng: np.random.Generator, num_frames: int, size: int, geometry: Geometry):
+    """Place every object; with ``geometry.apart``, redraw all of them until two objects stay apart."""
+    for _ in range(_PLACE_TRIES):
+        objects = tuple(_place(s, rng, num_frames, size, geometry) for s in specs)
+        if geometry.apart is None or len(objects) < 2:
+            return objects
+        a, b = objects
+        gap = np.linalg.norm(a.positions - b.positions, axis=1).min() - _reach(a) - _reach(b)
+        if gap >= geometry.apart * size:
+            return objects
+    raise ValueError(f"could not keep the objects of {[s.caption() for s in specs]} apart in a {size}-pixel "
+                     f"frame after {_PLACE_TRIES} draws: expected a larger size")
 
 
 def render_objects(objects, background, num_frames: int, size: int) -> np.ndarray:
@@ -237,12 +297,14 @@ def render_objects(objects, background, num_frames: int, size: int) -> np.ndarra
     return np.ascontiguousarray(canvas[:, :, pad:pad + size, pad:pad + size])
 
 
-def make_clip(caption: str, seed: int, num_frames: int = 17, size: int = 64) -> Clip:
+def make_clip(caption: str, seed: int, num_frames: int = 17, size: int = 64, world: str = WORLD) -> Clip:
     """Render the clip a caption describes; the same caption and seed always give the same clip.
 
     Returns :class:`Clip` ``(video, caption, truth)`` with ``video`` of shape ``(num_frames, 3, size, size)``
-    in [0, 1]. ``num_frames`` defaults to 17 = 4*4 + 1, the 4k+1 form CogVideoX-style 3D VAEs need.
+    in [0, 1]. ``num_frames`` defaults to 17 = 4*4 + 1, the 4k+1 form CogVideoX-style 3D VAEs need;
+    ``world`` names the geometry (:data:`WORLDS`).
     """
+    geometry = check_world(world)
     specs = parse_caption(caption)
     if not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
         raise ValueError(f"expected num_frames >= 1, got {num_frames!r}")
@@ -252,9 +314,9 @@ def make_clip(caption: str, seed: int, num_frames: int = 17, size: int = 64) -> 
     level = float(rng.uniform(0.0, 0.18))
     tint = rng.uniform(-0.03, 0.03, size=3)
     background = tuple(float(v) for v in np.clip(level + tint, 0, 1))
-    objects = tuple(_place(s, rng, num_frames, size) for s in specs)
+    objects = _place_all(specs, rng, num_frames, size, geometry)
     video = render_objects(objects, background, num_frames, size)
-    truth = ClipTruth(objects, background, int(num_frames), int(size), int(seed))
+    truth = ClipTruth(objects, background, int(num_frames), int(size), int(seed), world)
     return Clip(torch.from_numpy(video), " and ".join(s.caption() for s in specs), truth)
 
 
@@ -266,13 +328,16 @@ class ShapesWorld(torch.utils.data.Dataset):
       ``"heldout"`` shows only the held-out combinations.
     - ``two_objects``: the probability that a clip has a second object (joined with "and").
     - ``speeds``: whether captions use the speed words (else every object moves at normal speed).
+    - ``world``: the geometry (:data:`WORLDS`).
 
-    Clip ``i`` is always the same: it depends only on ``(split, i, seed, num_frames, size)``.
+    Clip ``i`` is always the same: it depends only on ``(split, i, seed, num_frames, size, world)``.
     """
 
     def __init__(self, split: str = "train", length: int = 1024, num_frames: int = 17, size: int = 64,
-                 two_objects: float = 0.0, speeds: bool = True, seed: int = 0):
+                 two_objects: float = 0.0, speeds: bool = True, seed: int = 0, world: str = WORLD):
         check_split(split)
+        check_world(world)
+        self.world = world
         if not 0.0 <= two_objects <= 1.0:
             raise ValueError(f"expected two_objects in [0, 1], got {two_objects}")
         self.split, self.length, self.num_frames, self.size = split, int(length), num_frames, size
@@ -295,6 +360,9 @@ class ShapesWorld(torch.utils.data.Dataset):
         n = 2 if rng.random() < self.two_objects else 1
         picks = [index % len(self.combos)] if self.split in ("test", "heldout") else []
         picks += list(rng.integers(0, len(self.combos), size=n - len(picks)))
+        while (n == 2 and WORLDS[self.world].distinct_colors
+               and self.combos[picks[0]][0] == self.combos[picks[1]][0]):
+            picks[1] = int(rng.integers(0, len(self.combos)))
         specs = []
         for k in picks[:n]:
             color, shape, direction = self.combos[k]
@@ -308,7 +376,7 @@ class ShapesWorld(torch.utils.data.Dataset):
         index %= self.length
         seed = clip_seed(self.split, index, self.seed)
         caption = self._caption(np.random.default_rng(seed), index)
-        return make_clip(caption, seed=seed, num_frames=self.num_frames, size=self.size)
+        return make_clip(caption, seed=seed, num_frames=self.num_frames, size=self.size, world=self.world)
 
 
 def collate_clips(batch):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from labkit.data.shapes import ShapesWorld, make_clip, parse_caption, twin_caption
+from labkit.data.shapes import WORLD, ShapesWorld, make_clip, parse_caption, twin_caption
 from labkit.data.splits import clip_seed
 from labkit.evaluation.vae import code_consistency_loss, object_windows
 from labkit.metrics import adherence_report, prompt_adherence, psnr
@@ -67,49 +67,76 @@ def _spread(num: int) -> list[int]:
     return list(range(num)) if num >= 84 else [i * 84 // num for i in range(num)]
 
 
-def evaluate_t2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4.0, seed: int = 0,
-                 progress: bool = True) -> dict:
-    """Prompt adherence on ``num`` held-out test captions (``ShapesWorld("test")``: every colour x shape x
-    direction in turn -- fewer than 84 are spread over them -- seeds no training clip uses). ``"bar"``: fraction of clips with one object of the right
-    colour, shape and direction (the lesson's bar, speed not included); the rest is ``adherence_report``."""
+def _scores(report: dict, captions: list[str]) -> dict:
+    """Add the lesson's scores to an ``adherence_report``: ``bar`` (one-object clips: colour, shape and direction
+    right), ``all_attributes`` (every caption object has every attribute right and the count is right: for two
+    objects, *both* objects right), ``by_shape`` (``all_attributes`` per caption shape, one-object clips) and
+    ``shape_kept`` (the fraction of frames whose shape class is the caption's, over every caption object)."""
+    results = report["results"]
+    report["bar"] = sum(r["count_correct"] and all(o[a] for o in r["objects"] for a in ("color", "shape", "direction"))
+                        for r in results) / len(results)
+    report["all_attributes"] = report["all_correct"]
+    by_shape: dict[str, list[bool]] = {}
+    kept, frames = 0, 0
+    for r, caption in zip(results, captions, strict=True):
+        specs = parse_caption(caption)
+        if len(specs) == 1:
+            by_shape.setdefault(specs[0].shape, []).append(bool(r["all_correct"]))
+        for o in r["objects"]:
+            shapes = o["detected"]["frame_shapes"] if o["detected"] else []
+            kept += sum(s == o["expected"]["shape"] for s in shapes)
+            frames += NUM_FRAMES
+    report["by_shape"] = {k: sum(v) / len(v) for k, v in sorted(by_shape.items())}
+    report["shape_kept"] = kept / max(frames, 1)
+    return report
 
-    world = ShapesWorld("test", length=max(num, 84), seed=seed)
-    captions = [world.caption(i) for i in _spread(num)]
+
+def _test_clips(num: int, seed: int, world: str, two_objects: bool) -> ShapesWorld:
+    return ShapesWorld("test", length=max(num, 84), seed=seed, world=world, two_objects=float(two_objects))
+
+
+def evaluate_t2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4.0, seed: int = 0,
+                 progress: bool = True, world: str = WORLD, two_objects: bool = False) -> dict:
+    """Prompt adherence on ``num`` held-out test captions (``ShapesWorld("test")``: every colour x shape x
+    direction in turn -- fewer than 84 are spread over them -- seeds no training clip uses; ``two_objects``: each
+    with a second object). The scores of :func:`_scores` (``"bar"``: the lesson's bar on one-object clips, speed
+    not included) beside the rest of ``adherence_report``; ``world``: the Shapes-world geometry."""
+
+    clips = _test_clips(num, seed, world, two_objects)
+    captions = [clips.caption(i) for i in _spread(num)]
     videos = [generate(pipe, c, seed=1_000 + i, steps=steps, guidance_scale=guidance_scale)
               for i, c in enumerate(tqdm(captions, desc="generate", disable=not progress, leave=False))]
-    report = adherence_report(videos, captions)
-    report["bar"] = sum(r["count_correct"] and all(o[a] for o in r["objects"] for a in ("color", "shape", "direction"))
-                        for r in report["results"]) / num
+    report = _scores(adherence_report(videos, captions, world), captions)
     report["videos"], report["captions"] = videos, captions
     return report
 
 
-def vae_ceiling(vae, num: int = 84, seed: int = 0, progress: bool = True) -> dict:
+def vae_ceiling(vae, num: int = 84, seed: int = 0, progress: bool = True, world: str = WORLD,
+                two_objects: bool = False) -> dict:
     """The best adherence any denoiser can reach through ``vae``: the same evaluation as :func:`evaluate_t2v`
     on the VAE's *reconstructions* of held-out clips (posterior mean), plus their PSNR in dB."""
 
-    world = ShapesWorld("test", length=max(num, 84), seed=seed)
-    clips = [world[i] for i in _spread(num)]
+    world_clips = _test_clips(num, seed, world, two_objects)
+    clips = [world_clips[i] for i in _spread(num)]
     recons = [reconstruct(vae, v) for v, _, _ in tqdm(clips, desc="reconstruct", disable=not progress, leave=False)]
-    report = adherence_report(recons, [c for _, c, _ in clips])
-    report["bar"] = sum(r["count_correct"] and all(o[a] for o in r["objects"] for a in ("color", "shape", "direction"))
-                        for r in report["results"]) / num
+    captions = [c for _, c, _ in clips]
+    report = _scores(adherence_report(recons, captions, world), captions)
     report["psnr"] = sum(psnr(r, v) for r, (v, _, _) in zip(recons, clips, strict=True)) / num
     return report
 
 
 def evaluate_i2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4.0, seed: int = 0,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, world: str = WORLD) -> dict:
     """Image-to-video on ``num`` held-out test clips: PSNR (dB) of the generated first frame vs the input frame,
     and whether the object keeps its colour and shape and is seen in every frame (the lesson's bars)."""
 
-    world = ShapesWorld("test", length=max(num, 84), seed=seed)
+    clips = _test_clips(num, seed, world, False)
     psnrs, kept = [], []
     for i, index in enumerate(tqdm(_spread(num), desc="animate", disable=not progress, leave=False)):
-        video, caption, _ = world[index]
+        video, caption, _ = clips[index]
         out = animate(pipe, video[0], caption, seed=1_000 + i, steps=steps, guidance_scale=guidance_scale)
         psnrs.append(psnr(out[:1], video[:1]))
-        r = prompt_adherence(out, caption)
+        r = prompt_adherence(out, caption, world)
         obj = r["objects"][0]
         kept.append(bool(r["count_correct"] and obj["color"] and obj["shape"]
                          and obj["detected"]["frames_seen"] == len(out)))

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import torch
 
-from labkit.data.shapes import COLORS, DIRECTIONS, SPEEDS, parse_caption
+from labkit.data.shapes import COLORS, DIRECTIONS, WORLD, check_world, parse_caption
 from labkit.metrics._checks import as_batch
 
 __all__ = ["detect_objects", "prompt_adherence", "adherence_report", "ATTRIBUTES", "Track"]
@@ -60,15 +60,22 @@ class Track:
     def seen(self) -> np.ndarray:
         return ~np.isnan(self.centroids[:, 0])
 
+    def frame_shapes(self) -> list[str | None]:
+        """The shape class each frame shows (None where the object is unseen)."""
+        return [None if not seen else "triangle" if o >= _OFFSET_TRIANGLE else "square" if f >= _FILL_SQUARE
+                else "circle" for seen, f, o in zip(self.seen, self.fills, self.offsets)]
+
     def shape(self) -> str:
+        """The majority class over the frames where the object is whole and clear of other objects."""
         ok = self.clean if self.clean is not None and self.clean.any() else self.seen
         ok = ok & (self.areas >= 0.7 * np.nanmedian(self.areas))  # skip partly hidden blobs
-        votes = ["triangle" if o >= _OFFSET_TRIANGLE else "square" if f >= _FILL_SQUARE else "circle"
-                 for f, o in zip(self.fills[ok], self.offsets[ok])]
+        votes = [v for v, keep in zip(self.frame_shapes(), ok) if keep]
         return max(set(votes), key=votes.count) if votes else "unknown"
 
-    def motion(self) -> tuple[str, str, float]:
-        """``(direction, speed word, travel)``; travel = distance over the clip as a fraction of the frame."""
+    def motion(self, world: str = WORLD) -> tuple[str, str, float]:
+        """``(direction, speed word, travel)``; travel = distance over the clip as a fraction of the frame; the
+        speed word is the one of ``world``'s geometry nearest to the travel."""
+        speeds = check_world(world).speeds
         t = np.flatnonzero(self.seen)
         if len(t) < 2:
             return "unknown", "unknown", 0.0
@@ -77,13 +84,13 @@ class Track:
         if travel < _STATIC:
             return "none", "none", travel
         direction = max(DIRECTIONS, key=lambda d: float(np.dot(v, DIRECTIONS[d])))
-        speed = min(SPEEDS, key=lambda s: abs(SPEEDS[s] - travel))
+        speed = min(speeds, key=lambda s: abs(speeds[s] - travel))
         return direction, speed, travel
 
-    def describe(self) -> dict:
-        direction, speed, travel = self.motion()
+    def describe(self, world: str = WORLD) -> dict:
+        direction, speed, travel = self.motion(world)
         return {"color": self.color, "shape": self.shape(), "direction": direction, "speed": speed,
-                "travel": round(travel, 4), "frames_seen": int(self.seen.sum())}
+                "travel": round(travel, 4), "frames_seen": int(self.seen.sum()), "frame_shapes": self.frame_shapes()}
 
 
 def _color_labels(frames: np.ndarray, color_tol: float) -> np.ndarray:
@@ -206,15 +213,17 @@ def _best_assignment(specs, descs) -> list[int | None]:
     return best
 
 
-def prompt_adherence(video, caption: str) -> dict:
-    """Check a Shapes-world clip ``(F, 3, H, W)`` in [0, 1] against its caption.
+def prompt_adherence(video, caption: str, world: str = WORLD) -> dict:
+    """Check a Shapes-world clip ``(F, 3, H, W)`` in [0, 1] against its caption (``world``: the geometry whose
+    speed words the travel is read against).
 
     Returns ``{"objects": [per caption object: {"expected": ..., "detected": ... or None,
     "color"/"shape"/"direction"/"speed": bool, "all_correct": bool}], "num_expected", "num_detected",
     "count_correct", "all_correct"}``. ``all_correct`` needs every attribute of every object and no extra object.
     """
     specs = parse_caption(caption)  # validates the caption before any work
-    descs = [tr.describe() for tr in detect_objects(video)]
+    check_world(world)
+    descs = [tr.describe(world) for tr in detect_objects(video)]
     objects = []
     for spec, j in zip(specs, _best_assignment(specs, descs)):
         ok = _agreement(spec, descs[j]) if j is not None else dict.fromkeys(ATTRIBUTES, False)
@@ -226,7 +235,7 @@ def prompt_adherence(video, caption: str) -> dict:
             "all_correct": count_ok and all(o["all_correct"] for o in objects)}
 
 
-def adherence_report(videos, captions) -> dict:
+def adherence_report(videos, captions, world: str = WORLD) -> dict:
     """Prompt adherence of a batch ``(B, F, 3, H, W)`` (or a list of clips) with one caption per clip.
 
     Returns ``{"n", "all_correct" (fraction of clips), "color"/"shape"/"direction"/"speed" (fraction of objects
@@ -238,7 +247,7 @@ def adherence_report(videos, captions) -> dict:
         raise ValueError(f"expected one caption per video, got {len(captions)} captions for {len(videos)} videos")
     if not videos:
         raise ValueError("expected at least one video, got none")
-    results = [prompt_adherence(v, c) for v, c in zip(videos, captions)]
+    results = [prompt_adherence(v, c, world) for v, c in zip(videos, captions)]
     objs = [o for r in results for o in r["objects"]]
     report = {a: float(np.mean([o[a] for o in objs])) for a in ATTRIBUTES}
     report.update(n=len(results), all_correct=float(np.mean([r["all_correct"] for r in results])),

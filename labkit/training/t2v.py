@@ -67,7 +67,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm.auto import tqdm
 
 from labkit import OUTPUTS_DIR
-from labkit.data.shapes import ShapesWorld, make_clip, twin_caption
+from labkit.data.shapes import WORLD, WORLDS, ShapesWorld, make_clip, twin_caption
 from labkit.data.splits import clip_seed
 from labkit.evaluation.t2v import bars_problem, evaluate_i2v, evaluate_t2v
 from labkit.models.cogvideox import (
@@ -129,8 +129,10 @@ def _vae_fingerprint(vae) -> str:
 
 
 def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache_dir: Path | None = CACHE_DIR,
-                progress: bool = True, twins: bool = False) -> LatentCache:
-    """Encode ``num_clips`` training clips (``ShapesWorld("train", seed=seed)``, one object, speed words on).
+                progress: bool = True, twins: bool = False, world: str = WORLD,
+                two_objects: float = 0.0) -> LatentCache:
+    """Encode ``num_clips`` training clips (``ShapesWorld("train", seed=seed, world=world)``, speed words on, a
+    second object with probability ``two_objects``).
 
     ``twins``: also encode each clip's twin (:func:`twin_caption`, the same seed), as clips ``num_clips + i``,
     with ``cache.twin`` pairing them both ways. Loaded from ``cache_dir`` when a file for the same VAE
@@ -139,8 +141,11 @@ def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache
 
     if num_clips < 1:
         raise ValueError(f"expected num_clips >= 1, got {num_clips}")
-
-    world = ShapesWorld("train", length=num_clips, num_frames=NUM_FRAMES, size=SIZE, seed=seed)
+    if twins and two_objects:
+        raise ValueError(f"twins pairs one-object clips: expected two_objects 0 with twins, got {two_objects}")
+    geometry = world
+    world = ShapesWorld("train", length=num_clips, num_frames=NUM_FRAMES, size=SIZE, seed=seed, world=geometry,
+                        two_objects=two_objects)
     captions = [world.caption(i) for i in range(num_clips)]
     twin = None
     if twins:
@@ -148,11 +153,13 @@ def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache
         twin = torch.cat([torch.arange(num_clips) + num_clips, torch.arange(num_clips)])
 
     def clip(i: int) -> torch.Tensor:  # = world[i] for i < num_clips; twin i + num_clips: clip i's seed
-        return make_clip(captions[i], clip_seed("train", i % num_clips, seed), NUM_FRAMES, SIZE)[0]
+        return make_clip(captions[i], clip_seed("train", i % num_clips, seed), NUM_FRAMES, SIZE, geometry)[0]
 
     path = None
     if cache_dir is not None:
-        name = f"vae-{_vae_fingerprint(vae)}-train{seed}-n{num_clips}{'-twins' if twins else ''}.safetensors"
+        variant = ("-twins" if twins else "") + ("" if geometry == "v1" else f"-{geometry}")
+        variant += f"-two{two_objects:g}" if two_objects else ""
+        name = f"vae-{_vae_fingerprint(vae)}-train{seed}-n{num_clips}{variant}.safetensors"
         path = Path(cache_dir) / name
         if path.exists():
             t = load_file(path)
@@ -201,6 +208,8 @@ class TrainT2VConfig:
     logit_mean: float = 0.0  # logit-normal only: t / 1000 = sigmoid(N(logit_mean, logit_std^2)); < 0: less noise
     logit_std: float = 1.0
     twins: bool = False  # batches of twin clips (same path, other shape) sharing t and noise: a shape contrast
+    world: str = WORLD  # the Shapes-world geometry of the training clips
+    two_objects: float = 0.0  # fraction of training clips with a second object
 
 
 def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: float, cfg: TrainT2VConfig,
@@ -297,7 +306,8 @@ def train(cfg: TrainT2VConfig, vae=None, out: Path | None = None, resume: Path |
     vae = vae if vae is not None else default_vae()
     scale, scheduler = vae_scale(vae), cogvideox_scheduler()
     cache = cache if cache is not None else build_cache(vae, cfg.num_clips, cfg.seed, progress=progress,
-                                                        twins=cfg.twins)
+                                                        twins=cfg.twins, world=cfg.world,
+                                                        two_objects=cfg.two_objects)
     tokenizer = shapes_tokenizer()
     ids, empty = tokenize(tokenizer, cache.captions), tokenize(tokenizer, [""])
     model = new_denoiser(cfg.kind, vae.config.latent_channels, cfg.seed, width=cfg.width, layers=cfg.layers,
@@ -434,7 +444,7 @@ def add_arguments(parser, kind: str) -> None:
     """``labkit train t2v|i2v``: the recipe's own flags (the shell adds the common ones)."""
     d = TrainT2VConfig(kind=kind)
     for name in ("batch", "lr", "warmup", "ema_decay", "cfg_dropout", "num_clips", "checkpoint_every", "width",
-                 "layers", "text_width", "pos_scale", "patch_size"):
+                 "layers", "text_width", "pos_scale", "patch_size", "two_objects"):
         parser.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
     parser.set_defaults(steps=d.steps)
     parser.add_argument("--t-sampling", choices=T_SAMPLINGS, default=d.t_sampling,
@@ -442,6 +452,7 @@ def add_arguments(parser, kind: str) -> None:
     parser.add_argument("--logit-mean", type=float, default=d.logit_mean,
                         help="logit-normal only: centre of logit(t/1000); negative trains more at low noise")
     parser.add_argument("--logit-std", type=float, default=d.logit_std, help="logit-normal only: its spread")
+    parser.add_argument("--world", choices=sorted(WORLDS), default=d.world, help="the Shapes-world geometry")
     parser.add_argument("--posterior", choices=["mean", "sample"], default=d.posterior,
                         help="clean latents: the VAE posterior mean (default) or a sample (CogVideoX's recipe)")
     parser.add_argument("--eval", type=int, default=0,
@@ -478,7 +489,8 @@ def run(args) -> TrainedRun:
     def measure(model, step):  # adherence on the way: a few held-out clips, fewer sampler steps
         if args.curve_clips and cfg.kind == "t2v" and not (curve and curve[-1]["step"] == step):  # fit saves
             # the last step twice when it is also a checkpoint step
-            r = evaluate_t2v(as_pipeline(model, vae, "t2v"), args.curve_clips, steps=10, progress=False)
+            r = evaluate_t2v(as_pipeline(model, vae, "t2v"), args.curve_clips, steps=10, progress=False,
+                             world=cfg.world)
             curve.append({"step": step, "bar": r["bar"], **{a: r[a] for a in ("color", "shape", "direction")},
                           "seconds": round(time.perf_counter() - t0, 1)})
             print(json.dumps(curve[-1]), flush=True)
@@ -502,7 +514,7 @@ def run(args) -> TrainedRun:
         pipe = DiffusionPipeline.from_pretrained(args.out)
         pipe.set_progress_bar_config(disable=True)
         t1 = time.perf_counter()
-        report = (evaluate_t2v if kind == "t2v" else evaluate_i2v)(pipe, args.eval)
+        report = (evaluate_t2v if kind == "t2v" else evaluate_i2v)(pipe, args.eval, world=cfg.world)
         summary["eval"] = {k: v for k, v in report.items() if k not in ("results", "videos", "captions")}
         summary["eval"]["seconds"] = round(time.perf_counter() - t1, 1)
     full_eval = summary.get("eval", {}).get("n", 0) >= 84

@@ -39,7 +39,7 @@ import shutil
 import torch
 from tqdm.auto import tqdm
 
-from labkit.data.shapes import ShapesWorld, make_clip, parse_caption, twin_caption
+from labkit.data.shapes import WORLD, WORLDS, ShapesWorld, make_clip, parse_caption, twin_caption
 from labkit.data.splits import clip_seed
 from labkit.evaluation.vae import code_consistency_loss
 from labkit.models.vae import _BLOCKS, is_3d, load_vae, tiny_vae_2d, tiny_vae_3d, to_vae_layout
@@ -87,7 +87,8 @@ def build_vae(kind: str, seed: int = 0, latent_channels: int | None = None, laye
 
 
 def clip_batches(batch: int, seed: int = 0, num_frames: int = 17, size: int = 64, pool: int = 100_000,
-                 crop: int | None = None, crop_steps: int = 0, crops: str = "random", jitter: int = 6):
+                 crop: int | None = None, crop_steps: int = 0, crops: str = "random", jitter: int = 6,
+                 world: str = WORLD):
     """Endless batches ``(B, F, 3, H, W)`` of training clips, drawn with a seeded generator (reproducible).
 
     The first ``crop_steps`` batches are ``crop x crop`` windows of the clips, the rest whole clips. ``crops``:
@@ -98,7 +99,7 @@ def clip_batches(batch: int, seed: int = 0, num_frames: int = 17, size: int = 64
 
     if crops not in ("random", "object"):
         raise ValueError(f"expected crops 'random' or 'object', got {crops!r}")
-    world = ShapesWorld("train", length=pool, num_frames=num_frames, size=size, two_objects=0.5)
+    world = ShapesWorld("train", length=pool, num_frames=num_frames, size=size, two_objects=0.5, world=world)
     gen = torch.Generator().manual_seed(seed)
     step = 0
     while True:
@@ -292,7 +293,8 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
               crops: str = "random", val_every: int = 100, posterior_std: float | None = None,
               image_steps: int = 0, image_batch: int = 16, init_from=None, standardize: bool = False,
               layers_per_block: int = 1, latent_noise: float = 0.0, spatial_factor: int = 8,
-              code_consistency: float = 0.0, twin_pairs: int = 4, decoder_only: bool = False):
+              code_consistency: float = 0.0, twin_pairs: int = 4, decoder_only: bool = False,
+              world: str = WORLD, latent_channels: int | None = None):
     """Train a tiny VAE; returns ``(model, TrainResult)`` with ``scaling_factor`` set in the model's config.
 
     ``full_steps``: how many final steps see whole clips (default per kind; 0 = crops only, the cheapest);
@@ -327,7 +329,7 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     seed_everything(seed)
     if init_from is not None:
 
-        if layers_per_block != 1 or spatial_factor != 8:
+        if layers_per_block != 1 or spatial_factor != 8 or latent_channels is not None:
             raise ValueError("layers_per_block and spatial_factor shape a fresh VAE; a continued one keeps its own "
                              f"(drop init_from, or layers_per_block={layers_per_block} / "
                              f"spatial_factor={spatial_factor})")
@@ -335,24 +337,27 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
         if is_3d(model) != (kind == "3d"):
             raise ValueError(f"expected a {kind} VAE to continue from, got {type(model).__name__} at {init_from}")
     else:
-        model = build_vae(kind, seed=seed, layers_per_block=layers_per_block, spatial_factor=spatial_factor)
+        model = build_vae(kind, seed=seed, layers_per_block=layers_per_block, spatial_factor=spatial_factor,
+                          latent_channels=latent_channels)
     if standardize:
         if init_from is None:
             raise ValueError("standardize re-parametrises a trained VAE's latents: give init_from as well")
-        standardize_latents(model, clip_batches(2, seed=seed + 5), scale_batches)
+        standardize_latents(model, clip_batches(2, seed=seed + 5, world=world), scale_batches)
     steps = spec["steps"] if steps is None else steps
     if steps < 0 or (steps == 0 and init_from is None):
         raise ValueError(f"expected steps >= 1 (or 0 with init_from: no clip training), got {steps}")
     image_losses = []
     if image_steps:
         images = clip_batches(image_batch, seed=seed + 11, num_frames=1, crop=CROP, crop_steps=image_steps,
-                              crops=crops)
+                              crops=crops, world=world)
         config = TrainConfig(steps=image_steps, lr=lr or spec["lr"], warmup=min(50, image_steps // 5), seed=seed,
                              progress=progress, log_every=10)
         image_losses = fit(model, images, lambda m, b, step: vae_loss(m, b), config,
-                           on_log=on_log or (_val_monitor(model, val_every, frames=1) if progress else None)).losses
+                           on_log=on_log or (_val_monitor(model, val_every, frames=1, world=world) if progress
+                                             else None)).losses
     crop_steps = max(0, steps - (spec["full_steps"] if full_steps is None else full_steps))
-    batches = clip_batches(batch or spec["batch"], seed=seed, crop=CROP, crop_steps=crop_steps, crops=crops)
+    batches = clip_batches(batch or spec["batch"], seed=seed, crop=CROP, crop_steps=crop_steps, crops=crops,
+                           world=world)
     gen = torch.Generator().manual_seed(seed + 1)
     if steps:
         config = TrainConfig(steps=steps, lr=lr or spec["lr"], warmup=min(50, steps // 5), seed=seed,
@@ -370,7 +375,7 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
         for q in encoder:
             q.requires_grad_(not decoder_only)  # frozen: no gradient, no optimizer state, no weight decay
         result = fit(model, batches, loss_fn, config,
-                     on_log=on_log or (_val_monitor(model, val_every) if progress else None))
+                     on_log=on_log or (_val_monitor(model, val_every, world=world) if progress else None))
         for q in encoder:
             q.requires_grad_(True)
     else:  # a continued VAE re-parametrised or re-scaled only (e.g. --standardize --steps 0)
@@ -379,16 +384,17 @@ def train_vae(kind: str, steps: int | None = None, seed: int = 0, batch: int | N
     result.losses = image_losses + result.losses
     if posterior_std is not None:
         fix_posterior_std(model, posterior_std)
-    scale = measure_scaling_factor(model, clip_batches(2, seed=seed + 7), scale_batches)
+    scale = measure_scaling_factor(model, clip_batches(2, seed=seed + 7, world=world), scale_batches)
     model.register_to_config(scaling_factor=round(scale, 5))
     return model, result
 
 
-def _val_monitor(model, every: int = 100, frames: int = 17):
+def _val_monitor(model, every: int = 100, frames: int = 17, world: str = WORLD):
     """An ``on_log`` callback printing the PSNR of 2 validation clips (their first ``frames`` frames) every
     ``every`` steps (progress only)."""
 
-    video = torch.stack([ShapesWorld("val", length=2, two_objects=0.5)[i].video[:frames] for i in range(2)])
+    val = ShapesWorld("val", length=2, two_objects=0.5, world=world)
+    video = torch.stack([val[i].video[:frames] for i in range(2)])
 
     def on_log(step: int, losses: list[float]) -> None:
         if step % every == 0:
@@ -429,6 +435,9 @@ def add_arguments(parser, kind: str) -> None:
                         help="with --init-from: freeze the encoder (its latent code) and train the decoder alone")
     parser.add_argument("--twin-pairs", type=int, default=4, help="twin pairs per step for --code-consistency")
     parser.add_argument("--val-every", type=int, default=100, help="print the validation PSNR every N steps")
+    parser.add_argument("--world", choices=sorted(WORLDS), default=WORLD, help="the Shapes-world geometry")
+    parser.add_argument("--latent-channels", type=int, default=None,
+                        help="a fresh VAE's latent channels (default: 16 for 3d, 5 for 2d)")
 
 
 def check_arguments(args) -> None:
@@ -444,7 +453,8 @@ def run(args) -> TrainedRun:
                               image_batch=args.image_batch, init_from=args.init_from, standardize=args.standardize,
                               layers_per_block=args.layers_per_block, latent_noise=args.latent_noise,
                               spatial_factor=args.spatial_factor, code_consistency=args.code_consistency,
-                              twin_pairs=args.twin_pairs, decoder_only=args.decoder_only)
+                              twin_pairs=args.twin_pairs, decoder_only=args.decoder_only, world=args.world,
+                              latent_channels=args.latent_channels)
     shutil.rmtree(args.out, ignore_errors=True)  # outputs/ is scratch: a re-run replaces its folder
     model.save_pretrained(args.out, safe_serialization=True)
     last = result.losses[-50:]
