@@ -1,14 +1,16 @@
-"""The ``labkit`` command: ``run``, ``sweep``, ``train``, ``ship``, ``doctor`` and ``bench``.
+"""The ``labkit`` command: ``run``, ``sweep``, ``train``, ``ship``, ``card``, ``doctor`` and ``bench``.
 
-The course's one entry point (README); ``train`` hands over to the trainer shell (:mod:`labkit.training.cli`) and
-``ship`` to :mod:`labkit.shipping.ship`.
+The course's one entry point (README); ``train`` hands over to the trainer shell (:mod:`labkit.training.cli`),
+``ship`` to :mod:`labkit.shipping.ship` (which then writes a pipeline's card) and ``card`` to
+:mod:`labkit.models.cards`.
 
 ``labkit run [--smoke] [NOTEBOOK...] [-p NAME VALUE]...``  execute the course (README: ``make course``)
 ``labkit sweep NOTEBOOK -p NAME V1,V2,... [--smoke]``       one run per combination, records as a CSV table
 ``labkit train KIND [ARGS...]``                             train a course model (``labkit train --help``)
 ``labkit doctor``                                           versions, device, offline status, shipped models
 ``labkit bench [NAME...]``                                  run scripts from ``benchmarks/``
-``labkit ship SRC DEST``                                    ship a trained folder (and the runs behind it) into data/
+``labkit ship SRC DEST [--replace REASON]``                 ship a trained folder (and the runs behind it) into data/
+``labkit card FOLDER...``                                   (re)write a pipeline folder's model card README.md
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 from labkit import DATA_DIR, OUTPUTS_DIR, PROJECT_ROOT, __version__
 from labkit.shipping.manifest import verify
 
-__all__ = ["cmd_run", "cmd_sweep", "cmd_train", "cmd_doctor", "cmd_bench", "build_parser", "main"]
+__all__ = ["cmd_run", "cmd_sweep", "cmd_train", "cmd_ship", "cmd_card", "cmd_doctor", "cmd_bench", "build_parser",
+           "main"]
 
 
 def _parse_pairs(pairs) -> dict:
@@ -97,9 +100,22 @@ def cmd_train(args) -> int:
 
 
 def cmd_ship(args) -> int:
+    from labkit.models.cards import add_card_if_pipeline  # lazy: torch/diffusers load only when shipping
     from labkit.shipping import ship  # lazy: ship imports the registry's manifest checks only when shipping
 
-    return ship.main(args.rest)
+    return ship.main(args.rest, after_ship=add_card_if_pipeline)
+
+
+def cmd_card(args) -> int:
+    from labkit.models.cards import add_card  # lazy: torch/diffusers load only for cards
+
+    for folder in args.folders:
+        try:
+            print(f"wrote {add_card(folder)}")
+        except (FileNotFoundError, ValueError) as err:
+            print(f"labkit card: {err}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def _doctor_lines() -> list[tuple[str, str]]:
@@ -213,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
                           add_help=False)
     ship.add_argument("rest", nargs=argparse.REMAINDER)
     ship.set_defaults(func=cmd_ship)
+
+    card = sub.add_parser("card", help="(re)write the model card README.md of shipped pipeline folders")
+    card.add_argument("folders", nargs="+", type=Path, help="pipeline folders, e.g. data/models/tiny-t2v")
+    card.set_defaults(func=cmd_card)
 
     bench = sub.add_parser("bench", help="run benchmark scripts from benchmarks/")
     bench.add_argument("names", nargs="*")

@@ -121,7 +121,11 @@ def verify_files(name: str) -> None:
 
 def load(name: str, verify_sha256: bool = True):
     """Load a shipped model by name on the CPU, offline: a diffusers pipeline for ``tiny-t2v``, ``tiny-i2v``,
-    ``tiny-svd``; a VAE for ``vae-*``; the model object of its family otherwise (see :data:`REGISTRY`)."""
+    ``tiny-svd``; a VAE for ``vae-*``; the model object of its family otherwise (see :data:`REGISTRY`).
+
+    A CogVideoX pipeline's transformer refuses a prompt padded to another length than its ``max_text_seq_length``
+    with a ``ValueError`` that says ``pass max_sequence_length=16 to the pipeline call``
+    (:func:`labkit.models.tiny.load_pipeline_folder`)."""
     entry = check_name(name)
     if not is_shipped(name):
         raise missing(name)

@@ -26,6 +26,8 @@ Public helpers: :func:`build_pipeline`, :func:`check_prompt` (unknown words rais
 :func:`generate` (text -> video), :func:`animate` (image + text -> video), :func:`text_to_image_to_video`.
 :func:`run_pipeline` is the one call of a CogVideoX pipeline (any size: :func:`labkit.inference.generate` uses it
 too); :func:`video_from_noise` runs one from given initial noise (notebook 03's noise experiments).
+:func:`guard_text_length` makes a loaded pipeline refuse a prompt padded to the wrong length with the fix in the
+message (``labkit.models.load`` applies it to the shipped ``tiny-t2v`` and ``tiny-i2v``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ from labkit.video import from_pil, from_pipeline_output
 
 __all__ = ["SIZES", "COURSE_VAE_DIR", "default_vae", "vae_scale", "cogvideox_scheduler",
            "vae_spatial_factor", "new_transformer", "components", "build_pipeline", "component_table",
-           "check_prompt", "generate", "animate", "text_to_image_to_video", "run_pipeline", "noise_shape",
+           "check_prompt", "guard_text_length", "generate", "animate", "text_to_image_to_video", "run_pipeline",
+           "noise_shape",
            "video_from_noise", "decode_latents", "noise_generator", "Denoiser", "new_denoiser",
            "init_from_t2v", "as_pipeline", "save_pipeline", "sample_from"]
 
@@ -189,6 +192,23 @@ def check_prompt(tokenizer, prompt: str) -> str:
     if len(words) + 1 > TEXT_LENGTH:  # + 1 for </s>
         raise ValueError(f"expected at most {TEXT_LENGTH - 1} words, got {len(words)} in {prompt!r}")
     return prompt
+
+
+def guard_text_length(transformer):
+    """Make a ``CogVideoXTransformer3DModel`` refuse text embeddings ``(B, L, text_width)`` whose length ``L`` is not
+    its ``max_text_seq_length``, before it does any work: a forward pre-hook that raises a ``ValueError`` naming the
+    fix. Without it, a pipeline called with diffusers' default ``max_sequence_length=226`` fails deep inside the
+    transformer (``size of tensor a (306) must match ... (96)`` for the tiny models). Returns the hook's handle."""
+    expected = transformer.config.max_text_seq_length
+
+    def check(module, args, kwargs):
+        text = kwargs.get("encoder_hidden_states", args[1] if len(args) > 1 else None)
+        if text is not None and text.shape[1] != expected:
+            raise ValueError(f"expected text embeddings of {expected} tokens (this transformer's max_text_seq_length), "
+                             f"got {text.shape[1]}: pass max_sequence_length={expected} to the pipeline call "
+                             "(CogVideoX pipelines pad prompts to 226 tokens by default)")
+
+    return transformer.register_forward_pre_hook(check, with_kwargs=True)
 
 
 def _check_call(pipe, prompt: str, num_frames: int, steps: int) -> None:

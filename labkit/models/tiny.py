@@ -13,7 +13,8 @@ runs in seconds. Their ``pipe.labkit_note`` says so, and every notebook cell tha
   ``CogVideoXDDIMScheduler``;
 - :func:`tiny_svd_components` / :func:`tiny_svd_pipeline` -- spatio-temporal UNet + temporal-decoder VAE +
   CLIP vision encoder + ``CLIPImageProcessor`` + ``EulerDiscreteScheduler`` (the SVD-XT scheduler config);
-- :func:`load_pipeline_folder` -- a saved pipeline folder (the shipped ``tiny-t2v``, ``tiny-i2v``, ``tiny-svd``).
+- :func:`load_pipeline_folder` -- a saved pipeline folder (the shipped ``tiny-t2v``, ``tiny-i2v``, ``tiny-svd``);
+  a CogVideoX transformer in it refuses text of the wrong length (:func:`labkit.models.cogvideox.guard_text_length`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from diffusers import (
     AutoencoderKLTemporalDecoder,
     CogVideoXPipeline,
+    CogVideoXTransformer3DModel,
     DiffusionPipeline,
     EulerDiscreteScheduler,
     StableVideoDiffusionPipeline,
@@ -29,7 +31,7 @@ from diffusers import (
 )
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from labkit.models.cogvideox import cogvideox_scheduler, new_transformer
+from labkit.models.cogvideox import cogvideox_scheduler, guard_text_length, new_transformer
 from labkit.models.text import new_text_encoder, shapes_tokenizer
 from labkit.models.vae import tiny_vae_3d
 
@@ -125,7 +127,11 @@ TINY_FACTORIES = {"tiny-cogvideox": tiny_cogvideox_pipeline, "tiny-svd": tiny_sv
 
 
 def load_pipeline_folder(path) -> DiffusionPipeline:
-    """A diffusers pipeline folder (``model_index.json``) loaded float32 on the CPU, progress bars off."""
+    """A diffusers pipeline folder (``model_index.json``) loaded float32 on the CPU, progress bars off; a CogVideoX
+    transformer gets :func:`labkit.models.cogvideox.guard_text_length` (a prompt padded to diffusers' default 226
+    tokens is refused with the fix, not a size mismatch deep inside)."""
     pipe = DiffusionPipeline.from_pretrained(path, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
+    if isinstance(getattr(pipe, "transformer", None), CogVideoXTransformer3DModel):
+        guard_text_length(pipe.transformer)
     return pipe

@@ -4,8 +4,9 @@ The manifest is a tab-separated table with a header line::
 
     path  bytes  sha256  command  seed  seconds  hardware  created
 
-``path`` is relative to ``data/``. Trainers call :func:`add_files` after writing a model folder;
-:func:`verify` (used by ``labkit doctor`` and the model registry) recomputes the hashes.
+``path`` is relative to ``data/``. Trainers call :func:`add_files` after writing a model folder (with
+``replace=True`` when the folder replaces an older one: its stale lines go in the same write); :func:`remove_files`
+drops a folder's lines; :func:`verify` (used by ``labkit doctor`` and the model registry) recomputes the hashes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from labkit import DATA_DIR
 
-__all__ = ["COLUMNS", "Entry", "sha256_file", "hardware_description", "read_manifest", "add_files", "verify"]
+__all__ = ["COLUMNS", "Entry", "sha256_file", "hardware_description", "read_manifest", "add_files", "remove_files",
+           "verify"]
 
 
 COLUMNS = ("path", "bytes", "sha256", "command", "seed", "seconds", "hardware", "created")
@@ -94,28 +96,64 @@ def _write(manifest: Path, entries: dict[str, Entry]) -> None:
     os.replace(tmp, manifest)
 
 
-def add_files(folder, command: str, seed, seconds: float, hardware: str | None = None,
-              data_dir=None) -> list[Entry]:
-    """Record every file under ``folder`` (inside ``data_dir``) in the manifest, with its provenance.
-
-    The manifest is rewritten atomically under a file lock, so concurrent trainers cannot corrupt it.
-    """
+def _inside(folder, data_dir) -> tuple[Path, Path]:
+    """``(folder, data_dir)`` resolved; a ``ValueError`` when ``folder`` is not inside ``data_dir``."""
     data_dir = Path(data_dir or DATA_DIR).resolve()
     folder = Path(folder).resolve()
     if data_dir not in (folder, *folder.parents):
         raise ValueError(f"expected a path inside {data_dir}, got {folder}")
+    return folder, data_dir
+
+
+def _under(entries: dict[str, Entry], prefix: str) -> list[str]:
+    """The manifest paths of the file ``prefix`` or of the files in the folder ``prefix``."""
+    return [p for p in entries if p == prefix or p.startswith(prefix + "/")]
+
+
+def _update(data_dir: Path, change) -> None:
+    """Apply ``change(entries)`` (in place) to ``data_dir/MANIFEST`` under a file lock; written atomically."""
+    manifest = data_dir / "MANIFEST"
+    with open(data_dir / ".MANIFEST.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = read_manifest(manifest)
+        change(entries)
+        _write(manifest, entries)
+
+
+def add_files(folder, command: str, seed, seconds: float, hardware: str | None = None,
+              data_dir=None, replace: bool = False) -> list[Entry]:
+    """Record every file under ``folder`` (inside ``data_dir``) in the manifest, with its provenance.
+
+    ``replace``: first drop every line of ``folder`` (the files of the version it replaces, some of which the new
+    one may lack). The manifest is rewritten atomically under a file lock, so concurrent trainers cannot corrupt it.
+    """
+    folder, data_dir = _inside(folder, data_dir)
     hardware = hardware or hardware_description()
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
     new = [Entry(str(p.relative_to(data_dir)), p.stat().st_size, sha256_file(p), command, str(seed),
                  f"{seconds:.1f}", hardware, created) for p in files]
-    manifest = data_dir / "MANIFEST"
-    with open(data_dir / ".MANIFEST.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        entries = read_manifest(manifest)
+
+    def change(entries):
+        for path in _under(entries, str(folder.relative_to(data_dir))) if replace else []:
+            del entries[path]
         entries.update({e.path: e for e in new})
-        _write(manifest, entries)
+
+    _update(data_dir, change)
     return new
+
+
+def remove_files(folder, data_dir=None) -> list[Entry]:
+    """Drop the lines of ``folder`` (a file or folder inside ``data_dir``, on disk or not) from the manifest;
+    returns the entries dropped."""
+    folder, data_dir = _inside(folder, data_dir)
+    dropped = []
+
+    def change(entries):
+        dropped.extend(entries.pop(p) for p in _under(entries, str(folder.relative_to(data_dir))))
+
+    _update(data_dir, change)
+    return dropped
 
 
 def verify(prefix: str = "", data_dir=None) -> dict[str, str]:

@@ -206,4 +206,8 @@ def main(kind: str, argv: list[str]) -> int:
                             dict(result.summary), ignore=result.ship_ignore)
     if code == 0 and result.after_ship is not None:
         result.after_ship(args.ship, command.strip())
+    if code == 0:
+        from labkit.models.cards import add_card_if_pipeline  # lazy: diffusers loads only after a ship
+
+        add_card_if_pipeline(args.ship)  # a shipped pipeline folder gets its model card (labkit card)
     return code

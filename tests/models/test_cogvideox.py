@@ -184,3 +184,19 @@ def test_noise_generator_fixes_size_and_prompt(fake_cogvideox):
     assert torch.equal(latents, torch.ones(shape)) and pipe.calls[-1]["steps"] == 5
     with pytest.raises(ValueError, match="expected initial latents of shape"):
         generate(torch.zeros(1, 2, 4, 2, 2))
+
+
+def test_a_loaded_pipeline_refuses_diffusers_default_text_length_naming_the_fix():
+    """diffusers pads prompts to 226 tokens; the tiny transformer takes 16: the check names the fix before the
+    transformer does any work (its patch embedding never runs)."""
+    from labkit import models
+
+    pipe = models.load("tiny-t2v")
+    calls = []
+    pipe.transformer.patch_embed.register_forward_pre_hook(lambda *_: calls.append(1))
+    call = dict(prompt="a red square moving left", num_inference_steps=1, num_frames=9, output_type="latent")
+    with pytest.raises(ValueError, match="expected text embeddings of 16 tokens .* got 226: "
+                                         "pass max_sequence_length=16 to the pipeline call"):
+        pipe(**call)
+    assert calls == []
+    assert pipe(**call, max_sequence_length=16).frames.shape == (1, 3, 16, 8, 8) and calls == [1]
