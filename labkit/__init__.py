@@ -1,7 +1,7 @@
 """labkit: the helper package of Video Diffusion Lab.
 
 The ideas a lesson teaches are flat modules here, each saying which notebook teaches it: :mod:`.video` (the
-``(F, C, H, W)`` convention in [0, 1], 00), :mod:`.compression` (00, 01), :mod:`.attention` and
+``(F, C, H, W)`` convention in [0, 1], 00; beside it :mod:`.checks`, the argument rules every entry point shares), :mod:`.compression` (00, 01), :mod:`.attention` and
 :mod:`.attention_maps` (02), :mod:`.inflation` (02), :mod:`.schedules` and :mod:`.noise` (03), :mod:`.budgets`
 and :mod:`.profiling` (05), :mod:`.multiview` (06). The machinery lives in packages named after their role:
 :mod:`.data` (the procedural worlds), :mod:`.models` (tiny models from real diffusers classes, and the registry of

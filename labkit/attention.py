@@ -40,6 +40,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
+from labkit.checks import check_args, check_choice
 from labkit.profiling import PeakAllocated, torch_threads
 
 __all__ = ["VARIANTS", "PATTERNS", "attend", "spatial_attention", "temporal_attention", "joint_attention",
@@ -116,8 +117,8 @@ def joint_attention(q, k, v, heads: int = 1, causal: bool = False) -> torch.Tens
 def token_mask(variant: str, num_frames: int, height: int, width: int, causal: bool = False) -> torch.Tensor:
     """Which token may attend to which, as a boolean ``(N, N)`` matrix over ``N = F*H*W`` tokens in
     ``(f h w)`` order (row = query, column = key). The picture of a variant in the token diagrams."""
-    if variant not in VARIANTS:
-        raise ValueError(f"expected variant in {VARIANTS}, got {variant!r}")
+    check_choice(variant, "variant", VARIANTS, what="variant")
+    check_args(num_frames=num_frames, height=height, width=width)
     f, y, x = torch.meshgrid(torch.arange(num_frames), torch.arange(height), torch.arange(width), indexing="ij")
     f, pixel = f.flatten(), (y * width + x).flatten()
     if variant == "spatial":
@@ -198,12 +199,6 @@ class AttentionCost:
         return self.matrix_bytes / 2**30
 
 
-def _positive(**values) -> None:
-    for name, v in values.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"expected {name} to be a positive int, got {v!r}")
-
-
 def attention_cost(variant: str, num_frames: int, height: int, width: int, heads: int, head_dim: int,
                    batch: int = 1, bytes_per_value: int = 2) -> AttentionCost:
     """FLOPs and attention-matrix memory of one layer of ``variant`` (``"factorised"`` = spatial + temporal)
@@ -212,7 +207,7 @@ def attention_cost(variant: str, num_frames: int, height: int, width: int, heads
     A causal mask does not change the count: SDPA computes the masked scores too (a kernel that skips them
     saves about half of temporal/joint work).
     """
-    _positive(num_frames=num_frames, height=height, width=width, heads=heads, head_dim=head_dim, batch=batch,
+    check_args(num_frames=num_frames, height=height, width=width, heads=heads, head_dim=head_dim, batch=batch,
               bytes_per_value=bytes_per_value)
     if variant == "factorised":
         s, t = (attention_cost(v, num_frames, height, width, heads, head_dim, batch, bytes_per_value)
@@ -265,7 +260,7 @@ def measured_flops(variant: str, num_frames: int, height: int, width: int, heads
                    batch: int = 1, causal: bool = False) -> int:
     """FLOPs of one call counted by ``torch.utils.flop_counter.FlopCounterMode`` (math SDPA backend, whose
     matmuls the counter sees; the CPU flash kernel is not registered with it)."""
-
+    check_args(num_frames=num_frames, height=height, width=width, heads=heads, head_dim=head_dim, batch=batch)
     q, k, v = _inputs(num_frames, height, width, heads, head_dim, batch)
     variants = ("spatial", "temporal") if variant == "factorised" else (variant,)
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
@@ -292,6 +287,8 @@ def measure_attention(variant: str, num_frames: int, height: int, width: int, he
     for the timing (``1`` gives stable timings on a busy shared machine; ``None`` leaves the setting). The peak
     is :class:`labkit.profiling.PeakAllocated` of one more call (on the CPU: one thread, whatever ``threads``).
     """
+    check_args(num_frames=num_frames, height=height, width=width, heads=heads, head_dim=head_dim, batch=batch,
+               repeats=repeats, threads=threads, allow_none=("threads",))
     if threads is not None:
         with torch_threads(threads):
             return measure_attention(variant, num_frames, height, width, heads, head_dim, batch, repeats, backend,
@@ -329,7 +326,9 @@ def cost_curves(grids: list[tuple[int, int, int]], heads: int = 2, head_dim: int
     """Measure every variant on every ``(F, H, W)`` grid: rows ``{variant, F, H, W, tokens, flops, seconds,
     peak_bytes, modelled_seconds}``. ``modelled_seconds`` = model FLOPs / the throughput (FLOP/s) measured on
     the largest joint run, so modelled and measured curves can share one plot."""
-
+    check_args(heads=heads, head_dim=head_dim, repeats=repeats, threads=threads, allow_none=("threads",))
+    for f, h, w in grids:  # every grid before the first measurement
+        check_args(num_frames=f, height=h, width=w)
     rows = []
     for variant in tqdm(variants, desc="measure attention", leave=False):
         for f, h, w in grids:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from labkit import DATA_DIR
+from labkit.checks import OPTIONAL_COUNT, check_args, check_choice, check_number
 
 __all__ = ["CONFIG_DIR", "DTYPE_BYTES", "Component", "ModelSpec", "PRODUCTION", "get_spec", "load_config",
            "build_component", "parameter_counts", "weight_bytes", "latent_geometry", "attention_flops",
@@ -92,11 +93,8 @@ PRODUCTION: dict[str, ModelSpec] = {
 
 def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` for ``"svd-xt"``, ``"cogvideox-2b"``, ``"cogvideox-5b"`` or their hub ids."""
-    for spec in PRODUCTION.values():
-        if name in (spec.name, spec.hub_id):
-            return spec
-    raise ValueError(f"unknown production model {name!r}; expected one of {list(PRODUCTION)} "
-                     f"or {[s.hub_id for s in PRODUCTION.values()]}")
+    by_name = {**{s.name: s for s in PRODUCTION.values()}, **{s.hub_id: s for s in PRODUCTION.values()}}
+    return by_name[check_choice(name, "name", by_name, what="production model")]
 
 
 def load_config(relative: str) -> dict:
@@ -149,6 +147,7 @@ def _dtype_name(dtype) -> str:
 
 def weight_bytes(num_parameters: int, dtype="fp16") -> int:
     """Memory of ``num_parameters`` weights stored in ``dtype`` (``"fp32"``, ``"fp16"``, ``"bf16"``, ``"fp8"``)."""
+    check_number(num_parameters, "num_parameters", OPTIONAL_COUNT)
     return int(num_parameters) * DTYPE_BYTES[_dtype_name(dtype)]
 
 
@@ -195,13 +194,11 @@ def latent_geometry(arch: Architecture, num_frames: int, height: int, width: int
     ``h*w`` positions per frame. CogVideoX: a causal 3D VAE (8x spatial, 4x temporal: ``F_lat = (F-1)/4 + 1``),
     then 2x2 patches, so ``tokens = F_lat * h/2 * w/2`` video tokens plus 226 text tokens.
     """
-    for n, v in (("num_frames", num_frames), ("height", height), ("width", width)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"expected {n} to be a positive int, got {v!r}")
+    check_args(num_frames=num_frames, height=height, width=width)
     vae = arch.configs["vae"]
     spatial = 2 ** (len(vae["block_out_channels"]) - 1)
     if height % spatial or width % spatial:
-        raise ValueError(f"expected height and width divisible by the VAE factor {spatial}, got {height}x{width}")
+        raise ValueError(f"height, width: expected both divisible by the VAE factor {spatial}, got {height}x{width}")
     h, w = height // spatial, width // spatial
     if arch.family == "svd":
         channels = arch.denoiser["out_channels"]
@@ -233,6 +230,7 @@ def attention_flops(arch: Architecture, num_frames: int, height: int, width: int
     SVD UNet: per transformer block, spatial self-attention over ``h*w`` positions per frame, temporal
     self-attention over ``F`` frames per position, and two cross-attentions to the single image token.
     """
+    check_args(batch=batch)
     geo = latent_geometry(arch, num_frames, height, width)
     den = arch.denoiser
     if arch.family == "cogvideox":
@@ -328,8 +326,7 @@ def predict_peak_memory(arch: Architecture | str, num_frames: int, height: int, 
     """
     arch = architecture_of(arch) if isinstance(arch, str) else arch
     flags, nbytes = _plan_flags(plan), DTYPE_BYTES[_dtype_name(dtype)]
-    if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"expected batch to be a positive int, got {batch!r}")
+    check_args(batch=batch, decode_chunk=decode_chunk, allow_none=("decode_chunk",))
     geo = latent_geometry(arch, num_frames, height, width)
     cfg_batch = batch * (2 if guidance else 1)
     if flags["sequential"]:

@@ -12,29 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit import DATA_DIR
+from labkit.checks import COUNT, check_args, check_number
 
 __all__ = ["video_values", "patch_tokens", "attention_matrix_bytes", "VAE_CLASSES", "VAEGeometry", "vae_geometry",
            "latent_frames", "decoded_frames", "latent_shape", "latent_values", "compression_ratio", "latent_tokens",
            "compression_table", "production_configs"]
 
 
-def _positive(**values) -> None:
-    for name, v in values.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"expected {name} to be a positive int, got {v!r}")
-
-
 def video_values(num_frames: int, height: int, width: int, channels: int = 3) -> int:
     """Number of values in a video: ``F * C * H * W`` (a 4 s, 24 fps, 512x512 RGB clip: 75.5 million)."""
-    _positive(num_frames=num_frames, height=height, width=width, channels=channels)
+    check_args(num_frames=num_frames, height=height, width=width, channels=channels)
     return num_frames * channels * height * width
 
 
 def patch_tokens(num_frames: int, height: int, width: int, patch: tuple[int, int, int] = (1, 1, 1)) -> int:
     """Number of tokens when a ``(F, H, W)`` grid is cut into ``(p_f, p_h, p_w)`` patches (ceil at the edges)."""
-    _positive(num_frames=num_frames, height=height, width=width)
-    p_f, p_h, p_w = patch
-    _positive(p_f=p_f, p_h=p_h, p_w=p_w)
+    check_args(num_frames=num_frames, height=height, width=width)
+    if not isinstance(patch, (tuple, list)) or len(patch) != 3:
+        raise ValueError(f"patch: expected (p_f, p_h, p_w), got {patch!r}")
+    p_f, p_h, p_w = (check_number(p, "patch", COUNT) for p in patch)
     return math.ceil(num_frames / p_f) * math.ceil(height / p_h) * math.ceil(width / p_w)
 
 
@@ -43,7 +39,7 @@ def attention_matrix_bytes(tokens: int, heads: int = 1, bytes_per_value: int = 2
 
     Memory-efficient kernels (FlashAttention) never store it, but they still do ``O(tokens**2)`` work.
     """
-    _positive(tokens=tokens, heads=heads, bytes_per_value=bytes_per_value)
+    check_args(tokens=tokens, heads=heads, bytes_per_value=bytes_per_value)
     return heads * tokens * tokens * bytes_per_value
 
 
@@ -109,13 +105,13 @@ def vae_geometry(vae) -> VAEGeometry:
 
 def latent_frames(vae, num_frames: int) -> int:
     """Latent frames for ``num_frames`` video frames; a causal 3D VAE needs ``num_frames = temporal * k + 1``."""
-    _positive(num_frames=num_frames)
+    check_args(num_frames=num_frames)
     geo = vae_geometry(vae)
     if geo.temporal == 1:
         return num_frames
     if (num_frames - 1) % geo.temporal:
         below = (num_frames - 1) // geo.temporal * geo.temporal + 1
-        raise ValueError(f"expected num_frames = {geo.temporal}k+1 for {geo.class_name} (causal, "
+        raise ValueError(f"num_frames: expected {geo.temporal}k+1 for {geo.class_name} (causal, "
                          f"{geo.temporal}x in time), got {num_frames}: use {below} or {below + geo.temporal}")
     return (num_frames - 1) // geo.temporal + 1
 
@@ -128,7 +124,7 @@ def decoded_frames(vae, num_latent_frames: int, latent_batch: int = 2) -> int:
     causal (1 -> 1, others 1 -> 4). So an odd latent count ``n`` gives ``4(n - 1) + 1`` frames (13 -> 49), an
     even one ``4n`` (2 -> 8, not 5): round trips preserve length for ``8k+1`` frames.
     """
-    _positive(num_latent_frames=num_latent_frames, latent_batch=latent_batch)
+    check_args(num_latent_frames=num_latent_frames, latent_batch=latent_batch)
     geo = vae_geometry(vae)
     if geo.temporal == 1:
         return num_latent_frames
@@ -143,11 +139,11 @@ def latent_shape(vae, num_frames: int, height: int, width: int) -> tuple[int, in
 
     CogVideoX-2b on 49x480x720: ``(13, 16, 60, 90)``. Height and width must be multiples of the spatial factor.
     """
-    _positive(height=height, width=width)
+    check_args(num_frames=num_frames, height=height, width=width)
     geo = vae_geometry(vae)
     for name, size in (("height", height), ("width", width)):
         if size % geo.spatial:
-            raise ValueError(f"expected {name} divisible by {geo.spatial} ({geo.class_name} downsamples "
+            raise ValueError(f"{name}: expected a multiple of {geo.spatial} ({geo.class_name} downsamples "
                              f"{geo.spatial}x), got {size}")
     return latent_frames(vae, num_frames), geo.channels, height // geo.spatial, width // geo.spatial
 
@@ -175,6 +171,7 @@ def latent_tokens(vae, num_frames: int, height: int, width: int, patch: tuple[in
 def compression_table(vaes: Mapping, num_frames: int, height: int, width: int,
                       patch: tuple[int, int, int] = (1, 2, 2)) -> list[dict]:
     """One row per named VAE: latent shape, values, ratio and tokens for a ``num_frames x height x width`` clip."""
+    check_args(num_frames=num_frames, height=height, width=width)
     rows = [{"vae": "pixels (none)", "latent shape (F, C, h, w)": (num_frames, 3, height, width),
              "values": video_values(num_frames, height, width), "ratio": 1.0,
              "tokens": patch_tokens(num_frames, height, width, patch)}]

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from labkit.checks import Number, check_args, check_number
+
 _SECANT_STEPS = 6
 
 __all__ = ["Camera", "intrinsics", "look_at", "orbit_pose", "orbit_cameras", "check_camera", "pixel_rays",
@@ -64,9 +66,10 @@ class Camera:
 def intrinsics(height: int, width: int | None = None, fov_deg: float = 35.0) -> torch.Tensor:
     """Pinhole ``K (3, 3)`` with a horizontal field of view ``fov_deg``: ``f = (W / 2) / tan(fov / 2)`` pixels,
     square pixels, principal point at the image centre ``(W / 2, H / 2)``."""
+    check_args(height=height, width=width, fov_deg=fov_deg, allow_none=("width",))
     width = height if width is None else width
     if not 1.0 <= fov_deg <= 170.0:
-        raise ValueError(f"expected a field of view in [1, 170] degrees, got {fov_deg}")
+        raise ValueError(f"fov_deg: expected a field of view in [1, 170] degrees, got {fov_deg}")
     f = (width / 2) / math.tan(math.radians(fov_deg) / 2)
     return torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
 
@@ -94,8 +97,9 @@ def look_at(eye, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)) -> torch.Tensor:
 
 def orbit_pose(azimuth_deg: float, elevation_deg: float, radius: float = 3.2) -> torch.Tensor:
     """World-to-camera ``(4, 4)`` of the orbit camera at ``azimuth_deg``/``elevation_deg`` looking at the origin."""
+    check_args(azimuth_deg=azimuth_deg, elevation_deg=elevation_deg, radius=radius)
     if not -89.0 <= elevation_deg <= 89.0:
-        raise ValueError(f"expected an elevation in [-89, 89] degrees, got {elevation_deg}")
+        raise ValueError(f"elevation_deg: expected an elevation in [-89, 89] degrees, got {elevation_deg}")
     a, e = math.radians(azimuth_deg), math.radians(elevation_deg)
     eye = (radius * math.cos(e) * math.cos(a), radius * math.cos(e) * math.sin(a), radius * math.sin(e))
     return look_at(eye)
@@ -103,6 +107,7 @@ def orbit_pose(azimuth_deg: float, elevation_deg: float, radius: float = 3.2) ->
 
 def orbit_cameras(azimuths, elevations, size: int = 64, radius: float = 3.2, fov_deg: float = 30.0) -> Camera:
     """``V`` orbit cameras (degrees; ``elevations`` a number or one per view) with square ``size`` x ``size`` images."""
+    check_args(size=size, radius=radius, fov_deg=fov_deg)
     azimuths = [float(a) for a in np.atleast_1d(azimuths)]
     elevations = np.broadcast_to(np.asarray(elevations, dtype=float), (len(azimuths),))
     w2c = torch.stack([orbit_pose(a, float(e), radius) for a, e in zip(azimuths, elevations)])
@@ -130,6 +135,7 @@ def check_camera(cam: Camera, name: str = "camera") -> None:
 def pixel_rays(cam: Camera, height: int, width: int, offset=(0.0, 0.0)) -> tuple[torch.Tensor, torch.Tensor]:
     """World-space rays through the pixel centres (moved by ``offset`` = (du, dv) pixels, for supersampling):
     origins and unit directions, each ``(V, H, W, 3)`` (``(H, W, 3)`` for one camera)."""
+    check_args(height=height, width=width)
     single = cam.K.ndim == 2
     K, w2c = (cam.K[None], cam.w2c[None]) if single else (cam.K, cam.w2c)
     v, u = torch.meshgrid(torch.arange(height) + 0.5 + offset[1], torch.arange(width) + 0.5 + offset[0],
@@ -204,6 +210,7 @@ def reproject(view_i: torch.Tensor, depth_i: torch.Tensor, cam_i: Camera, cam_j:
     Returns ``(warped (C, H, W), mask (H, W) bool)``; ``warped`` is 0 outside ``mask``. With ground-truth depth and
     cameras, ``warped`` matches the true view ``j`` on ``mask`` up to pixel sampling (``tests/test_multiview.py``).
     """
+    check_args(depth_tol=depth_tol)
     _check_view_depth(view_i, depth_i)
     check_camera(cam_i, "cam_i")
     check_camera(cam_j, "cam_j")
@@ -276,6 +283,8 @@ def reprojection_demo(views: torch.Tensor, depths: torch.Tensor, cams: Camera, i
     """Notebook 06's reprojection panel: view ``i`` warped into camera ``j`` with ground-truth depth -- the warp,
     the visibility mask, the per-pixel squared error ``(H, W)`` against view ``j`` on the mask, its PSNR (dB) and
     the fraction of ``j``'s object pixels that are visible from ``i``."""
+    for name, index in (("i", i), ("j", j)):
+        check_number(index, name, Number(integer=True, low=0, high=len(views) - 1))
     warped, mask = reproject(views[i], depths[i], cams[i], cams[j])
     error = ((warped - views[j]) ** 2).mean(0) * mask
     mse = float(error[mask].mean()) if mask.any() else float("nan")

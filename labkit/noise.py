@@ -26,6 +26,7 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
+from labkit.checks import check_args
 from labkit.schedules import swap_scheduler
 
 __all__ = [
@@ -39,8 +40,7 @@ FILTERS: tuple[str, ...] = ("gaussian", "butterworth", "ideal")
 
 
 def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"expected alpha >= 0 (0 means independent frames), got {alpha!r}")
+    check_args(alpha=alpha)  # >= 0; 0 means independent frames
     return float(alpha)
 
 
@@ -92,8 +92,7 @@ def correlation_theory(num_frames: int, alpha: float, kind: str = "mixed") -> to
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; expected one of {', '.join(NOISE_KINDS)}")
     alpha = _check_alpha(alpha)
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise ValueError(f"expected num_frames >= 1, got {num_frames!r}")
+    check_args(num_frames=num_frames)
     lag = torch.arange(num_frames)
     lag = (lag[:, None] - lag[None, :]).abs().double()
     if kind == "independent":
@@ -121,6 +120,7 @@ def covariance_standard_error(theory: torch.Tensor, num_samples: int) -> torch.T
     For a bivariate normal with unit variances and correlation ``r``, ``Var(e_i e_j) = 1 + r^2`` (``2`` on the
     diagonal), so the standard error is ``sqrt((1 + r^2) / n)``.
     """
+    check_args(num_samples=num_samples)
     theory = torch.as_tensor(theory, dtype=torch.float64)
     return ((1 + theory**2) / num_samples).sqrt()
 
@@ -140,8 +140,7 @@ def freq_filter(shape, kind: str = "butterworth", spatial_stop: float = 0.25, te
     if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) != 3 or not all(
             isinstance(s, int) and s > 0 for s in shape):
         raise ValueError(f"expected a filter shape (F, H, W) of positive ints, got {shape!r}")
-    if not (0 <= spatial_stop <= 1 and 0 <= temporal_stop <= 1):
-        raise ValueError(f"expected stop frequencies in [0, 1], got spatial {spatial_stop}, temporal {temporal_stop}")
+    check_args(spatial_stop=spatial_stop, temporal_stop=temporal_stop, order=order)
     if spatial_stop == 0 or temporal_stop == 0:
         return torch.zeros(shape)
     f, h, w = (2 * torch.arange(n, dtype=torch.float64) / n - 1 for n in shape)
@@ -208,8 +207,7 @@ def denoise(model: Callable, latents: torch.Tensor, scheduler, num_steps: int, p
     ``model(x, t) -> prediction`` of the scheduler's ``prediction_type`` (a pipeline's denoiser wrapped with
     its conditioning). ``latents`` is the initial noise (already scaled by ``scheduler.init_noise_sigma``).
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"expected num_steps >= 1, got {num_steps!r}")
+    check_args(num_steps=num_steps)
     scheduler.set_timesteps(num_steps)
     x = latents
     for t in tqdm(scheduler.timesteps, desc="denoise", disable=not progress, leave=False):
@@ -226,8 +224,7 @@ def freeinit_sample(sample_fn: Callable[[torch.Tensor], torch.Tensor], initial_n
     """FreeInit: sample, re-initialise the low frequencies from that sample (:func:`freeinit_reinit`), sample
     again, ``num_iters`` times in all. ``sample_fn(noise) -> latents``. Returns every iteration's latents
     (index 0 is the plain sample, without FreeInit), so an experiment can measure each."""
-    if isinstance(num_iters, bool) or not isinstance(num_iters, int) or num_iters < 1:
-        raise ValueError(f"expected num_iters >= 1, got {num_iters!r}")
+    check_args(num_iters=num_iters)
     dims = _fft_dims(initial_noise, frame_dim)
     low_pass = freq_filter(tuple(initial_noise.shape[d] for d in dims), filter_kind, spatial_stop, temporal_stop)
     samples = [sample_fn(initial_noise)]
@@ -273,6 +270,7 @@ def correlation_demo(alpha: float, kind: str = "mixed", num_frames: int = 8, siz
                      seed: int = 0) -> dict[str, torch.Tensor]:
     """What the noise-correlation explorer shows: one channel of a noise clip ``(F, size, size)``, the theory
     ``(F, F)`` and the measured frame correlation over ``draws`` clips of ``(F, 4, size, size)`` noise."""
+    check_args(alpha=alpha, num_frames=num_frames, size=size, draws=draws, seed=seed)
     g = torch.Generator().manual_seed(seed)
     noise = correlated_noise((draws, num_frames, 4, size, size), alpha, kind, generator=g)
     return {"frames": noise[0, :, 0], "theory": correlation_theory(num_frames, alpha, kind),

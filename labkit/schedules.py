@@ -32,6 +32,7 @@ import diffusers
 import numpy as np
 import torch
 
+from labkit.checks import check_args
 from labkit.video import check_video
 
 __all__ = [
@@ -49,15 +50,8 @@ SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear", "squaredcos_cap_v2", "c
 CURVE_SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear", "cosine", "flow")
 
 
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"expected {name} to be a positive int, got {value!r}")
-    return value
-
-
 def _check_shift(shift) -> float:
-    if not isinstance(shift, (int, float)) or isinstance(shift, bool) or not math.isfinite(shift) or shift <= 0:
-        raise ValueError(f"expected shift > 0 (1.0 means no shift), got {shift!r}")
+    check_args(shift=shift)  # > 0; 1.0 means no shift
     return float(shift)
 
 
@@ -86,7 +80,8 @@ def beta_schedule(name: str, num_train_timesteps: int = 1000, beta_start: float 
     The defaults ``beta_start, beta_end`` are ``DDPMScheduler``'s. ``dtype`` float32 reproduces diffusers
     exactly; float64 is more accurate.
     """
-    n = _check_count("num_train_timesteps", num_train_timesteps)
+    check_args(num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end)
+    n = num_train_timesteps
     if name == "linear":
         return torch.linspace(beta_start, beta_end, n, dtype=dtype)
     if name == "scaled_linear":
@@ -159,11 +154,9 @@ def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float
     spends most steps at low noise. Stable Video Diffusion samples with ``sigma_min=0.002, sigma_max=700``.
     Same numbers as ``EulerDiscreteScheduler(use_karras_sigmas=True)`` (before it appends the final 0).
     """
-    _check_count("num_steps", num_steps)
+    check_args(num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho)
     if not (0 < sigma_min < sigma_max):
         raise ValueError(f"expected 0 < sigma_min < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
-    if rho <= 0:
-        raise ValueError(f"expected rho > 0, got {rho}")
     ramp = torch.linspace(0, 1, num_steps, dtype=torch.float64)
     lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     return (hi + ramp * (lo - hi)) ** rho
@@ -216,7 +209,10 @@ def dynamic_shift(seq_len: int, base_seq_len: int = 256, max_seq_len: int = 4096
     Follows diffusers ``calculate_shift`` (``pipeline_flux.py``) used with ``use_dynamic_shifting=True``;
     returned as the equivalent :func:`shift_sigmas` factor ``exp(mu)``.
     """
-    _check_count("seq_len", seq_len)
+    check_args(seq_len=seq_len, base_seq_len=base_seq_len, max_seq_len=max_seq_len, base_shift=base_shift,
+               max_shift=max_shift)
+    if max_seq_len == base_seq_len:
+        raise ValueError(f"max_seq_len: expected a value other than base_seq_len, got {max_seq_len} for both")
     slope = (max_shift - base_shift) / (max_seq_len - base_seq_len)
     return math.exp(base_shift + slope * (seq_len - base_seq_len))
 
@@ -224,7 +220,8 @@ def dynamic_shift(seq_len: int, base_seq_len: int = 256, max_seq_len: int = 4096
 def flow_sigmas(num_train_timesteps: int = 1000, shift: float = 1.0) -> torch.Tensor:
     """Training sigmas of rectified flow, ``linspace(1, 1/N, N)`` then shifted, as in
     ``FlowMatchEulerDiscreteScheduler.__init__`` (descending: index 0 is pure noise)."""
-    n = _check_count("num_train_timesteps", num_train_timesteps)
+    check_args(num_train_timesteps=num_train_timesteps)
+    n = num_train_timesteps
     sigmas = torch.linspace(1.0, 1.0 / n, n, dtype=torch.float64)
     return shift_sigmas(sigmas, shift)
 
@@ -334,6 +331,7 @@ def coarse_psnr(video: torch.Tensor, sigma: float, grid=(4, 8, 8), generator: to
     """
 
     video = check_video(video, allow_batch=False)
+    check_args(draws=draws)
     if not 0 <= sigma < 1:
         raise ValueError(f"expected sigma in [0, 1), got {sigma}")
     f, _, h, w = video.shape
@@ -376,6 +374,7 @@ def shift_experiment(clips: dict, base: str, sigmas, grid=(4, 8, 8), draws: int 
     """
     if base not in clips:
         raise ValueError(f"expected base to be one of {list(clips)}, got {base!r}")
+    check_args(draws=draws)
     sigmas = [float(s) for s in sigmas]
     curves = {k: [coarse_psnr(v, s, grid, generator, draws) for s in sigmas] for k, v in clips.items()}
     base_shape = tuple(clips[base].shape[i] for i in (0, 2, 3))
@@ -443,8 +442,8 @@ class ScheduleSpec:
     def __post_init__(self):
         if self.beta_schedule not in SCHEDULES + ("flow",):
             raise ValueError(f"unknown schedule {self.beta_schedule!r}; expected one of {', '.join(SCHEDULES)}, flow")
-        _check_count("num_train_timesteps", self.num_train_timesteps)
-        _check_shift(self.shift)
+        check_args(num_train_timesteps=self.num_train_timesteps, beta_start=self.beta_start,
+                   beta_end=self.beta_end, shift=self.shift)
         if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
             raise ValueError(f"expected prediction_type epsilon, v_prediction or sample, got {self.prediction_type!r}")
 

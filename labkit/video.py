@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from labkit.checks import check_args
+
 __all__ = [
     "check_video",
     "to_uint8",
@@ -175,8 +177,7 @@ def save_video(video, path, fps: float = 8.0) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".mp4", ".gif"):
         raise ValueError(f"expected a path ending in .mp4 or .gif, got {path.name!r}")
-    if fps <= 0:
-        raise ValueError(f"expected fps > 0, got {fps}")
+    check_args(fps=fps)
     frames = to_uint8(video)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=suffix, dir=path.parent, prefix=f".{path.stem}-")
@@ -221,6 +222,7 @@ def video_html(video, fps: float = 8.0, width: int = 192, title: str | None = No
 
     Needs no internet and no files next to the notebook; small clips are upscaled without smoothing.
     """
+    check_args(fps=fps, width=width)
     data, mime = encode_video(video, fps=fps, fmt=fmt)
     src = data_uri(data, mime)
     style = f"width:{width}px;image-rendering:pixelated;display:block"
@@ -268,7 +270,7 @@ def _frame_indices(num_frames: int, num: int | None) -> list[int]:
 
 def filmstrip(video, num: int | None = 8, ax_row=None, title: str | None = None, scale: float = 1.2):
     """Plot frames of a clip in a row with matplotlib; returns the figure (or ``None`` when drawing on ``ax_row``)."""
-
+    check_args(num=num, scale=scale, allow_none=("num",))
     frames = to_uint8(video)
     idx = _frame_indices(len(frames), num)
     fig = None

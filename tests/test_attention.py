@@ -130,7 +130,7 @@ def test_bad_inputs_raise_clear_errors():
         A.attend(q, k, v, 2, "diagonal")
     with pytest.raises(ValueError, match="spatial attention never crosses frames"):
         A.attend(q, k, v, 2, "spatial", causal=True)
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="num_frames: expected an integer >= 1, got 0"):
         A.attention_cost("joint", 0, 4, 4, 1, 8)
 
 

@@ -76,7 +76,7 @@ def test_planner_orders_plans_and_counts_weights():
     assert peaks["sequential_cpu_offload"] < peaks["model_cpu_offload"]
     parts = budgets.predict_peak_memory("cogvideox-2b", 49, 480, 720, "none", "fp16")
     assert parts["weights"] == 2 * sum(budgets.parameter_counts(spec.name).values())
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="batch: expected an integer >= 1, got 0"):
         budgets.predict_peak_memory("cogvideox-2b", 49, 480, 720, batch=0)
 
 

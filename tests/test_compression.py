@@ -97,13 +97,13 @@ def test_bad_inputs_raise_clear_errors():
     cfg = production_configs()["cogvideox-vae"]
     with pytest.raises(ValueError, match=r"4k\+1.*got 48.*use 45 or 49"):
         latent_frames(cfg, 48)
-    with pytest.raises(ValueError, match="divisible by 8"):
+    with pytest.raises(ValueError, match="width: expected a multiple of 8"):
         latent_shape(cfg, 49, 480, 721)
     with pytest.raises(ValueError, match="AutoencoderKL"):
         vae_geometry({"_class_name": "UNet2DModel"})
     with pytest.raises(TypeError, match="expected a diffusers VAE"):
         vae_geometry(42)
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match=r"num_frames: expected an integer >= 1, got 0"):
         latent_shape(cfg, 0, 480, 720)
 
 

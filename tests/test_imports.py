@@ -13,7 +13,7 @@ PACKAGE = Path(labkit.__file__).resolve().parent
 
 #: Lowest first: a module may import only from its own layer or the layers before it.
 LAYERS = [
-    ("base", ["labkit", "labkit.video"]),
+    ("base", ["labkit", "labkit.video", "labkit.checks"]),
     ("ideas", ["labkit.compression", "labkit.attention", "labkit.attention_maps", "labkit.schedules",
                "labkit.noise", "labkit.multiview", "labkit.budgets", "labkit.profiling", "labkit.inflation",
                "labkit.shipping"]),

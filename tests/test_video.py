@@ -81,7 +81,7 @@ def test_mp4_is_browser_playable_h264(tmp_path, clip):
 def test_save_video_rejects_bad_arguments(tmp_path, clip):
     with pytest.raises(ValueError, match=".mp4 or .gif"):
         V.save_video(clip.video, tmp_path / "clip.avi")
-    with pytest.raises(ValueError, match="fps > 0"):
+    with pytest.raises(ValueError, match="fps: expected a finite number > 0, got 0"):
         V.save_video(clip.video, tmp_path / "clip.mp4", fps=0)
     with pytest.raises(ValueError, match="channels last"):
         V.save_video(clip.video.permute(0, 2, 3, 1), tmp_path / "clip.mp4")

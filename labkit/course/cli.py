@@ -11,6 +11,9 @@ The course's one entry point (README); ``train`` hands over to the trainer shell
 ``labkit bench [NAME...]``                                  run scripts from ``benchmarks/``
 ``labkit ship SRC DEST [--replace REASON]``                 ship a trained folder (and the runs behind it) into data/
 ``labkit card FOLDER...``                                   (re)write a pipeline folder's model card README.md
+
+Every command checks its flags (:mod:`labkit.checks`) before its heavy imports: a bad value ends it with one
+line on stderr and exit status 2, having written nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import sys
 from pathlib import Path
 
 from labkit import DATA_DIR, OUTPUTS_DIR, PROJECT_ROOT, __version__
+from labkit.checks import ArgumentParser, check_choice, check_folder, check_out, flag
+from labkit.course.nbtools import find_notebooks, resolve_parameters
 from labkit.shipping.manifest import verify
 
 __all__ = ["cmd_run", "cmd_sweep", "cmd_train", "cmd_ship", "cmd_card", "cmd_doctor", "cmd_bench", "build_parser",
@@ -36,15 +41,26 @@ def _parse_pairs(pairs) -> dict:
     return {name: value for name, value in (pairs or [])}
 
 
+def _refuse(command: str, err: Exception) -> int:
+    """One line on stderr, exit status 2: a command's arguments were refused before any work."""
+    print(f"labkit {command}: {err}", file=sys.stderr)
+    return 2
+
+
 def cmd_run(args) -> int:
+    try:  # names, parameters and --out before papermill is imported
+        if args.out is not None:
+            check_out(args.out)
+        resolve_parameters(find_notebooks(args.notebooks), _parse_pairs(args.parameter), args.smoke)
+    except (TypeError, ValueError) as err:
+        return _refuse("run", err)
     from labkit.course.runner import format_summary, run_course  # lazy: papermill loads only to run
 
     try:
         results = run_course(args.notebooks, _parse_pairs(args.parameter), smoke=args.smoke,
                              out_dir=args.out, cell_timeout=args.cell_timeout, progress=not args.no_progress)
     except ValueError as err:
-        print(f"labkit run: {err}", file=sys.stderr)
-        return 2
+        return _refuse("run", err)
     print()
     print(format_summary(results))
     out = Path(args.out or OUTPUTS_DIR)
@@ -56,20 +72,21 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from labkit.course.runner import find_notebooks, resolve_parameters, run_notebook  # lazy: papermill
-
     grid = {name: [v for v in values.split(",")] for name, values in (args.parameter or [])}
-    if not grid:
-        print("labkit sweep: give at least one -p NAME V1,V2,...", file=sys.stderr)
-        return 2
-    try:
+    try:  # the grid, every combination's values and --out before papermill is imported
+        if not grid:
+            raise ValueError("-p: expected at least one -p NAME V1,V2,..., got none")
+        empty = [name for name, values in grid.items() if "" in values]
+        if empty:
+            raise ValueError(f"-p: expected comma-separated values, got an empty value for {empty}")
         notebook = find_notebooks([args.notebook])[0]
         combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
         resolved = [resolve_parameters([notebook], combo, args.smoke)[notebook] for combo in combos]
-    except ValueError as err:
-        print(f"labkit sweep: {err}", file=sys.stderr)
-        return 2
-    out = Path(args.out or OUTPUTS_DIR / "sweeps" / notebook.stem).resolve()
+        out = check_out(args.out or OUTPUTS_DIR / "sweeps" / notebook.stem).resolve()
+    except (TypeError, ValueError) as err:
+        return _refuse("sweep", err)
+    from labkit.course.runner import run_notebook  # lazy: papermill loads only to run
+
     rows = []
     for i, params in enumerate(resolved):
         tag = "_".join(f"{k}={v}" for k, v in params.items() if k != "SMOKE")
@@ -99,14 +116,24 @@ def cmd_train(args) -> int:
     return trainers.main(args.kind, args.rest)
 
 
+def _add_card_if_pipeline(folder: Path):
+    from labkit.models.cards import add_card_if_pipeline  # lazy: torch/diffusers load only once shipped
+
+    return add_card_if_pipeline(folder)
+
+
 def cmd_ship(args) -> int:
-    from labkit.models.cards import add_card_if_pipeline  # lazy: torch/diffusers load only when shipping
     from labkit.shipping import ship  # lazy: ship imports the registry's manifest checks only when shipping
 
-    return ship.main(args.rest, after_ship=add_card_if_pipeline)
+    return ship.main(args.rest, after_ship=_add_card_if_pipeline)
 
 
 def cmd_card(args) -> int:
+    try:
+        for folder in args.folders:
+            check_folder(folder, "FOLDER", "model_index.json", what="pipeline folder")
+    except (TypeError, ValueError) as err:
+        return _refuse("card", err)
     from labkit.models.cards import add_card  # lazy: torch/diffusers load only for cards
 
     for folder in args.folders:
@@ -178,22 +205,22 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    folder = PROJECT_ROOT / "benchmarks"
-    scripts = sorted(folder.glob("*.py"))
-    if args.names:
-        scripts = [s for s in scripts if s.stem in args.names]
-    if not scripts:
-        print(f"no benchmark matches {args.names}; available: {', '.join(s.stem for s in sorted(folder.glob('*.py')))}")
-        return 2
+    scripts = {s.stem: s for s in sorted((PROJECT_ROOT / "benchmarks").glob("*.py"))}
+    try:
+        names = [check_choice(name, "NAME", scripts, what="benchmark") for name in args.names] or list(scripts)
+        if not names:
+            raise ValueError(f"NAME: expected benchmark scripts in {PROJECT_ROOT / 'benchmarks'}, found none")
+    except (TypeError, ValueError) as err:
+        return _refuse("bench", err)
     code = 0
-    for script in scripts:
-        print(f"== {script.stem}", flush=True)
-        code |= subprocess.call([sys.executable, str(script)])
+    for name in names:
+        print(f"== {name}", flush=True)
+        code |= subprocess.call([sys.executable, str(scripts[name])])
     return code
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labkit", description="Video Diffusion Lab command line")
+    parser = ArgumentParser(prog="labkit", description="Video Diffusion Lab command line")
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -203,45 +230,51 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="set a notebook parameter (validated against its parameters cell)")
     run.add_argument("--out", default=None, help="output folder (default outputs/)")
-    run.add_argument("--cell-timeout", type=int, default=900, help="seconds per cell before failing")
+    run.add_argument("--cell-timeout", type=flag("cell_timeout"), default=900, help="seconds per cell before failing")
     run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, parser=run)
 
     sweep = sub.add_parser("sweep", help="run one notebook over a grid of parameter values")
     sweep.add_argument("notebook")
     sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "V1,V2,..."))
     sweep.add_argument("--smoke", action="store_true")
     sweep.add_argument("--out", default=None)
-    sweep.add_argument("--cell-timeout", type=int, default=900)
+    sweep.add_argument("--cell-timeout", type=flag("cell_timeout"), default=900)
     sweep.add_argument("--no-progress", action="store_true")
-    sweep.set_defaults(func=cmd_sweep)
+    sweep.set_defaults(func=cmd_sweep, parser=sweep)
 
     train = sub.add_parser("train", help="train a course model (KIND list shows the kinds)", add_help=False)
     train.add_argument("kind", nargs="?")
     train.add_argument("rest", nargs=argparse.REMAINDER)
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, parser=train)
 
     doctor = sub.add_parser("doctor", help="check the installation and the shipped models")
     doctor.add_argument("--json", action="store_true", help="also print a JSON line")
-    doctor.set_defaults(func=cmd_doctor)
+    doctor.set_defaults(func=cmd_doctor, parser=doctor)
 
     ship = sub.add_parser("ship", help="ship a trained folder and the chain of runs behind it into data/",
                           add_help=False)
     ship.add_argument("rest", nargs=argparse.REMAINDER)
-    ship.set_defaults(func=cmd_ship)
+    ship.set_defaults(func=cmd_ship, parser=ship)
 
     card = sub.add_parser("card", help="(re)write the model card README.md of shipped pipeline folders")
     card.add_argument("folders", nargs="+", type=Path, help="pipeline folders, e.g. data/models/tiny-t2v")
-    card.set_defaults(func=cmd_card)
+    card.set_defaults(func=cmd_card, parser=card)
 
     bench = sub.add_parser("bench", help="run benchmark scripts from benchmarks/")
     bench.add_argument("names", nargs="*")
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=cmd_bench, parser=bench)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if args.command in ("train", "ship"):  # they parse their own flags: everything after the command (and KIND)
+        tail = argv[argv.index(args.command) + 1:]
+        args.rest = tail[1:] if args.command == "train" and args.kind else tail
+    elif extra:  # named by the command they were given to
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return int(args.func(args) or 0)
 
 

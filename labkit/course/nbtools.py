@@ -8,19 +8,24 @@ Every notebook has exactly one cell tagged ``parameters`` whose lines are annota
 Cells whose source contains ``# NBVAL_CHECK_OUTPUT`` (and that carry nbval's ``nbval-check-output`` tag, which
 :func:`strip_outputs` adds) are *fact cells*: deterministic outputs kept in the committed notebook and checked by
 ``pytest --nbval-lax``. All other outputs are stripped before committing.
+
+:func:`find_notebooks` and :func:`resolve_parameters` check ``labkit run`` / ``labkit sweep``'s notebook names and
+``-p NAME VALUE`` parameters; they read the notebook files as JSON, so a bad name or value is refused before
+``nbformat`` or ``papermill`` is imported.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+from labkit import NOTEBOOKS_DIR
 
 __all__ = ["FACT_MARK", "FACT_TAG", "Parameter", "read_parameters", "convert_value", "coerce_parameters",
-           "is_fact_cell", "strip_outputs", "output_violations"]
+           "find_notebooks", "resolve_parameters", "is_fact_cell", "strip_outputs", "output_violations"]
 
 
 FACT_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -40,17 +45,19 @@ class Parameter:
     help: str
 
 
-def _parameters_cell(nb) -> nbformat.NotebookNode:
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+def _parameters_source(notebook) -> str:
+    """The source of the one cell tagged ``parameters`` of a notebook file (read as JSON) or node."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8")) if isinstance(notebook, (str, Path)) else notebook
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise ValueError(f"expected exactly one cell tagged 'parameters', found {len(cells)}")
-    return cells[0]
+    source = cells[0]["source"]
+    return "".join(source) if isinstance(source, list) else source
 
 
 def read_parameters(notebook) -> dict[str, Parameter]:
     """Parse a notebook's annotated ``parameters`` cell into ``{name: Parameter}``."""
-    nb = nbformat.read(str(notebook), as_version=4) if isinstance(notebook, (str, Path)) else notebook
-    source = _parameters_cell(nb).source
+    source = _parameters_source(notebook)
     lines = source.splitlines()
     params = {}
     for node in ast.parse(source).body:
@@ -84,6 +91,8 @@ def convert_value(param: Parameter, value):
         value = float(value)
     if not isinstance(value, expected) or (param.type in ("int", "float") and isinstance(value, bool)):
         raise ValueError(f"parameter {param.name} expects {param.type}, got {type(value).__name__} {value!r}")
+    if param.type == "float" and not math.isfinite(value):
+        raise ValueError(f"parameter {param.name} expects a finite float, got {value!r}")
     return value
 
 
@@ -97,11 +106,50 @@ def coerce_parameters(notebook, given: dict) -> dict:
     return {name: convert_value(params[name], value) for name, value in given.items()}
 
 
+def find_notebooks(names=None, folder=None) -> list[Path]:
+    """Course notebooks by name (``00_tour``, ``00``, ``00_tour.ipynb`` or a path); all of them when empty."""
+    folder = Path(folder or NOTEBOOKS_DIR)
+    available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        return available
+    found = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.exists():
+            found.append(path.resolve())
+            continue
+        matches = [p for p in available if p.stem == name or p.stem.startswith(f"{name}_") or p.name == name]
+        if len(matches) != 1:
+            raise ValueError(f"no single notebook matches {name!r}; available: {', '.join(p.stem for p in available)}")
+        found.append(matches[0])
+    return found
+
+
+def resolve_parameters(notebooks: list[Path], given: dict, smoke: bool) -> dict[Path, dict]:
+    """Per-notebook parameters, validated: each given name must be declared by at least one selected
+    notebook, and is passed (converted to the declared type) to every notebook that declares it."""
+    declared = {nb: read_parameters(nb) for nb in notebooks}
+    known = set().union(*(set(p) for p in declared.values())) if declared else set()
+    unknown = sorted(set(given) - known)
+    if unknown:
+        listing = "; ".join(f"{nb.stem}: {', '.join(p)}" for nb, p in declared.items())
+        raise ValueError(f"unknown parameter(s) {unknown}. Parameters by notebook: {listing}")
+    resolved = {}
+    for nb, params in declared.items():
+        mine = {k: v for k, v in given.items() if k in params}
+        if smoke:
+            if "SMOKE" not in params:
+                raise ValueError(f"{nb.name} has no SMOKE parameter; every course notebook must declare one")
+            mine["SMOKE"] = True
+        resolved[nb] = coerce_parameters(nb, mine)
+    return resolved
+
+
 def is_fact_cell(cell) -> bool:
     return cell.get("cell_type") == "code" and FACT_MARK in cell.get("source", "")
 
 
-def strip_outputs(nb) -> nbformat.NotebookNode:
+def strip_outputs(nb):
     """Remove outputs and execution counts from every code cell except fact cells (in place; returns nb)."""
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     for cell in code_cells:
@@ -124,6 +172,8 @@ def strip_outputs(nb) -> nbformat.NotebookNode:
 def output_violations(notebook) -> list[str]:
     """Cells of a committed notebook that break the output rule (outputs outside fact cells, or a fact cell
     without outputs); empty when the notebook is clean."""
+    import nbformat  # lazy: `labkit run` checks names and parameters without it
+
     nb = nbformat.read(str(notebook), as_version=4)
     problems = []
     for i, cell in enumerate(nb.cells):

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from labkit import OUTPUTS_DIR
+from labkit.checks import check_args
 from labkit.video import ffmpeg_available, save_video
 
 __all__ = ["output_dir", "record", "read_records", "save_artifact_video"]
@@ -63,6 +64,6 @@ def read_records(path) -> list[dict]:
 
 def save_artifact_video(video, name: str, fps: float = 8.0) -> Path:
     """Save a clip into this notebook's output folder as ``NAME.mp4`` (``.gif`` without ffmpeg)."""
-
+    check_args(fps=fps)
     suffix = ".mp4" if ffmpeg_available() else ".gif"
     return save_video(video, output_dir() / f"{name}{suffix}", fps=fps)

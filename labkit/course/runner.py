@@ -25,7 +25,8 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from labkit import NOTEBOOKS_DIR, OUTPUTS_DIR
-from labkit.course.nbtools import coerce_parameters, read_parameters
+from labkit.checks import check_args, check_out
+from labkit.course.nbtools import find_notebooks, resolve_parameters
 from labkit.course.record import read_records
 from labkit.profiling import PeakRSS
 
@@ -51,45 +52,6 @@ class NotebookResult:
     @property
     def videos(self) -> list[Path]:
         return sorted(p for p in self.artifacts.glob("*") if p.suffix in VIDEO_SUFFIXES)
-
-
-def find_notebooks(names=None, folder=None) -> list[Path]:
-    """Course notebooks by name (``00_tour``, ``00``, ``00_tour.ipynb`` or a path); all of them when empty."""
-    folder = Path(folder or NOTEBOOKS_DIR)
-    available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
-    if not names:
-        return available
-    found = []
-    for name in names:
-        path = Path(name)
-        if path.suffix == ".ipynb" and path.exists():
-            found.append(path.resolve())
-            continue
-        matches = [p for p in available if p.stem == name or p.stem.startswith(f"{name}_") or p.name == name]
-        if len(matches) != 1:
-            raise ValueError(f"no single notebook matches {name!r}; available: {', '.join(p.stem for p in available)}")
-        found.append(matches[0])
-    return found
-
-
-def resolve_parameters(notebooks: list[Path], given: dict, smoke: bool) -> dict[Path, dict]:
-    """Per-notebook parameters, validated: each given name must be declared by at least one selected
-    notebook, and is passed (converted to the declared type) to every notebook that declares it."""
-    declared = {nb: read_parameters(nb) for nb in notebooks}
-    known = set().union(*(set(p) for p in declared.values())) if declared else set()
-    unknown = sorted(set(given) - known)
-    if unknown:
-        listing = "; ".join(f"{nb.stem}: {', '.join(p)}" for nb, p in declared.items())
-        raise ValueError(f"unknown parameter(s) {unknown}. Parameters by notebook: {listing}")
-    resolved = {}
-    for nb, params in declared.items():
-        mine = {k: v for k, v in given.items() if k in params}
-        if smoke:
-            if "SMOKE" not in params:
-                raise ValueError(f"{nb.name} has no SMOKE parameter; every course notebook must declare one")
-            mine["SMOKE"] = True
-        resolved[nb] = coerce_parameters(nb, mine)
-    return resolved
 
 
 def _describe_error(err: Exception) -> str:
@@ -168,7 +130,8 @@ def _export_html(executed: Path) -> None:
 def run_course(names=None, parameters: dict | None = None, smoke: bool = False, out_dir=None,
                cell_timeout: int = 900, progress: bool = True) -> list[NotebookResult]:
     """Validate everything first, then run the notebooks in order and write the report."""
-    out_dir = Path(out_dir or OUTPUTS_DIR).resolve()
+    out_dir = check_out(out_dir or OUTPUTS_DIR, "out_dir").resolve()
+    check_args(cell_timeout=cell_timeout)
     notebooks = find_notebooks(names)
     if not notebooks:
         raise ValueError(f"no notebooks found in {NOTEBOOKS_DIR}")

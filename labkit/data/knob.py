@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from labkit.checks import check_args
 from labkit.data.shapes import COLORS, SHAPES, ObjectTruth, render_objects
 
 __all__ = ["WORLD_FPS", "FPS_VALUES", "MAX_SPEED", "expected_motion", "knob_clip"]
@@ -33,8 +34,9 @@ MAX_SPEED = 0.45  # pixels per world frame at motion_bucket_id 255 (2.7 px per v
 
 def expected_motion(motion_bucket_id: float, fps: float) -> float:
     """Pixels per video frame that the knob world moves at ``motion_bucket_id`` (0-255) and ``fps``."""
-    if not 0 <= motion_bucket_id <= 255 or fps <= 0:
-        raise ValueError(f"expected 0 <= motion_bucket_id <= 255 and fps > 0, got {motion_bucket_id}, {fps}")
+    check_args(motion_bucket_id=motion_bucket_id, fps=fps)
+    if motion_bucket_id > 255:
+        raise ValueError(f"motion_bucket_id: expected a number in [0, 255], got {motion_bucket_id}")
     return MAX_SPEED * motion_bucket_id / 255 * WORLD_FPS / fps
 
 
@@ -42,6 +44,7 @@ def knob_clip(seed: int, motion_bucket_id: float, fps: int, num_frames: int = NU
               size: int = SIZE) -> torch.Tensor:
     """A clip ``(F, 3, size, size)`` in [0, 1] of the knob world: one random shape drifting right at the speed the
     knobs set. Positions are those of world frames ``0, k, 2k, ...`` with ``k = WORLD_FPS / fps``."""
+    check_args(seed=seed, num_frames=num_frames, size=size)
     step = expected_motion(motion_bucket_id, fps)
     rng = np.random.default_rng(seed)
     level = float(rng.uniform(0.0, 0.18))

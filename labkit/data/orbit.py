@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from labkit.checks import check_args
 from labkit.data.splits import check_split, clip_seed
 from labkit.multiview import Camera, orbit_cameras, pixel_rays
 
@@ -240,6 +241,7 @@ def render_views(obj: OrbitObject, cameras: Camera, size: int = 64, antialias: i
     ``antialias`` x ``antialias`` rays in pixels that differ from a neighbour (edges, silhouettes), averaged.
     ``antialias`` must be odd so that the centre ray is one of the samples (1 = no anti-aliasing).
     """
+    check_args(size=size)
     if obj.kind not in KINDS:
         raise ValueError(f"expected an object kind in {KINDS}, got {obj.kind!r}")
     if cameras.K.ndim != 3:
@@ -268,14 +270,14 @@ def render_views(obj: OrbitObject, cameras: Camera, size: int = 64, antialias: i
 
 def orbit_azimuths(num_views: int, start: float = 0.0) -> list[float]:
     """``num_views`` azimuths (degrees) equally spaced round the circle from ``start``."""
+    check_args(num_views=num_views)
     return [start + 360.0 * k / num_views for k in range(num_views)]
 
 
 def render_orbit(obj: OrbitObject, num_views: int = 8, elevation: float = 20.0, size: int = 64,
                  azimuths=None, antialias: int = 3) -> OrbitViews:
     """The orbit of ``obj``: ``num_views`` views at one ``elevation`` (degrees), azimuths from 0 (or given)."""
-    if num_views < 1:
-        raise ValueError(f"expected num_views >= 1, got {num_views}")
+    check_args(num_views=num_views, elevation=elevation, size=size)
     azimuths = orbit_azimuths(num_views) if azimuths is None else [float(a) for a in azimuths]
     out = render_views(obj, orbit_cameras(azimuths, elevation, size), size, antialias)
     out.azimuths, out.elevations = azimuths, [float(elevation)] * len(azimuths)
@@ -289,7 +291,8 @@ class OrbitWorld(torch.utils.data.Dataset):
 
     def __init__(self, split: str = "train", length: int = 1024, num_views: int = 8, size: int = 32,
                  seed: int = 0):
-        object_seed(split, 0, seed)  # validates the split
+        object_seed(split, 0, seed)  # validates the split and seed
+        check_args(num_views=num_views, size=size, length=length)
         self.split, self.length, self.num_views, self.size, self.seed = split, int(length), num_views, size, seed
 
     def __len__(self) -> int:

@@ -18,6 +18,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from labkit.checks import check_args
 from labkit.data.shapes import COLORS, ShapesWorld, parse_caption
 from labkit.metrics import flicker, warping_error
 from labkit.models.animatediff import NUM_FRAMES, RENDER
@@ -31,6 +32,7 @@ def foreground_tracks(video: torch.Tensor, threshold: float = 0.25):
     frame's median colour (the background). Returns ``(area (F,) in px, centroid (F, 2) x,y in px, colour (F, 3))``;
     frames without foreground give NaN centroid and colour. The colour is the median over
     core pixels (at least 3/4 of the frame's largest distance from the background): edges are mixed."""
+    check_args(threshold=threshold)
     bg = video.flatten(2).median(dim=2).values  # (F, 3)
     dist = (video - bg[:, :, None, None]).norm(dim=1)  # (F, H, W)
     mask = dist > threshold
@@ -81,6 +83,7 @@ def per_frame_error(video: torch.Tensor, caption: str) -> dict[str, torch.Tensor
 
 def heldout_captions(num: int, seed: int = 0) -> list[str]:
     """``num`` captions of colour-shape-direction combinations never seen in training (``ShapesWorld("heldout")``)."""
+    check_args(num=num, seed=seed)
     world = ShapesWorld("heldout", length=max(num, 1), num_frames=NUM_FRAMES, size=RENDER, speeds=False, seed=seed)
     return [world.caption(i) for i in range(num)]
 
@@ -88,7 +91,7 @@ def heldout_captions(num: int, seed: int = 0) -> list[str]:
 def compare_models(samplers: dict, captions: list[str], seed: int = 0) -> tuple[dict, dict]:
     """Run every ``samplers[name](caption, seed) -> clip`` on every caption (seed ``seed + i`` for caption ``i``)
     and average :func:`clip_measures`. Returns ``(means {name: {measure: value}}, clips {name: [clip, ...]})``."""
-
+    check_args(seed=seed)
     clips = {name: [] for name in samplers}
     for i, caption in enumerate(tqdm(captions, desc="sample", leave=False)):
         for name, sample in samplers.items():

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from labkit import models
+from labkit.checks import check_args
 from labkit.inference.loading import load_pipeline
 from labkit.inference.runs import generate
 from labkit.metrics.adherence import adherence_report
@@ -76,6 +77,7 @@ def leaderboard(real, captions, reference: ReferenceStats, features, steps: int 
     """Evaluate every shipped model in ``data/models`` that has an adapter, on the same held-out clips/captions,
     next to two labelled baselines (the real clips themselves, and a frozen first frame). Models without an adapter,
     or whose evaluation fails, get a row saying so instead of numbers."""
+    check_args(steps=steps, per_clip=per_clip)
     rows = [_row("baseline: real test clips", "the held-out clips themselves", real, real, captions, reference,
                  features, per_clip, 0.0),
             _row("baseline: frozen first frame", "first frame repeated", real[:, :1].expand_as(real).contiguous(),

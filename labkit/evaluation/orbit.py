@@ -18,6 +18,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
+from labkit.checks import check_args
 from labkit.data.orbit import BACKGROUND, OrbitWorld
 from labkit.metrics.multiview import consistency_report
 from labkit.models.orbit_unet import OrbitConfig, generate
@@ -44,7 +45,7 @@ def evaluate(unet, cfg: OrbitConfig, num: int = 16, steps: int = 10, seed: int =
     independent object by object -- the mean difference, its standard error and on how many objects joint
     is better (a mean can hide a difference that is only noise between a few objects).
     """
-
+    check_args(num=num, steps=steps, seed=seed, keep=keep)
     world = OrbitWorld("test", num, cfg.num_views, cfg.size)
 
     scores: dict = {"joint": [], NOT_HELD: [], "independent": [], "input + perspective warp": [], "ground truth": []}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from labkit.checks import check_args
 from labkit.data.knob import FPS_VALUES, NUM_FRAMES, SIZE, expected_motion, knob_clip
 from labkit.inference.runs import default_condition, sweep_knob
 from labkit.video import to_pil
@@ -24,7 +25,7 @@ __all__ = ["held_out_images", "motion_vs_bucket", "is_monotone", "sweep_inputs",
 # ------------------------------------------------------------------------------------------------ evaluation
 def held_out_images(n: int, size: int = SIZE):
     """First frames (PIL) of ``n`` knob-world clips with seeds no training batch uses (drawn from 2**31 up)."""
-
+    check_args(n=n, size=size)
     return [to_pil(knob_clip(2**31 + i, 0, FPS_VALUES[0], num_frames=1, size=size))[0] for i in range(n)]
 
 
@@ -33,7 +34,7 @@ def motion_vs_bucket(pipe, buckets=(0, 64, 127, 191, 255), fps: int = 6, images=
     """Mean Farneback flow (px/frame) of generated videos per ``motion_bucket_id``, over held-out first frames
     (:func:`held_out_images`, 4 by default), the same seed for every bucket; beside it the knob world's true
     motion at that setting. Rows as :func:`labkit.inference.sweep_knob` plus ``"world truth (px/frame)"``."""
-
+    check_args(fps=fps, steps=steps, seed=seed)  # sweep_knob checks every bucket
     images = images if images is not None else held_out_images(4)
     rows = sweep_knob(pipe, images, "motion_bucket_id", buckets, NUM_FRAMES, SIZE, SIZE, steps, seed, fps=fps,
                       **call)
@@ -55,6 +56,7 @@ def sweep_inputs(pipe, num_images: int, fallback_size: tuple[int, int, int]) -> 
     (:func:`held_out_images`). Any other SVD pipeline (random weights, nothing tied to the knobs): ``fallback_size``
     ``(F, H, W)`` and one Shapes-world first frame. Returns ``{"trained": bool, "size": (F, H, W), "images": [PIL]}``.
     """
+    check_args(num_images=num_images)
     if pipe.labkit_note.startswith("shipped"):
         return {"trained": True, "size": (NUM_FRAMES, SIZE, SIZE), "images": held_out_images(num_images)}
     num_frames, height, width = fallback_size
@@ -76,6 +78,7 @@ def sweep_knobs(pipe, images, knobs: dict, num_frames: int, height: int, width: 
     """One :func:`labkit.inference.runs.sweep_knob` per ``{knob: values}`` (keys of :data:`KNOB_SWEEPS`), with the
     other knobs held as :data:`KNOB_SWEEPS` says. Returns ``{knob: rows}``; each row has the knob's value, the
     measured ``"motion (px/frame)"`` (mean Farneback flow over ``images``), its ``"stderr"`` and a ``"video"``."""
+    check_args(num_frames=num_frames, height=height, width=width, steps=steps, seed=seed)
     unknown = sorted(set(knobs) - set(KNOB_SWEEPS))
     if unknown:
         raise ValueError(f"expected knobs among {sorted(KNOB_SWEEPS)}, got {unknown}")

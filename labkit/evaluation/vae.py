@@ -22,6 +22,7 @@ import time
 import torch
 from einops import rearrange
 
+from labkit.checks import check_args
 from labkit.compression import compression_ratio
 from labkit.data.shapes import ShapesWorld
 from labkit.metrics.quality import psnr, ssim
@@ -37,7 +38,7 @@ __all__ = ["heldout_clips", "temporal_error", "reconstruction_metrics", "reconst
 def heldout_clips(num: int = 8, num_frames: int = 17, size: int = 64) -> torch.Tensor:
     """``num`` held-out clips ``(num, F, 3, H, W)``: the ``test`` split (all 84 colour/shape/direction combos,
     half of them with two objects), whose seeds the VAE trainers never draw."""
-
+    check_args(num=num, num_frames=num_frames, size=size)
     world = ShapesWorld("test", length=num, num_frames=num_frames, size=size, two_objects=0.5)
     return torch.stack([world[i].video for i in range(num)])
 
@@ -65,7 +66,7 @@ def reconstruction_metrics(recon: torch.Tensor, source: torch.Tensor) -> dict:
 
 def reconstruction_report(vaes: dict, clips: torch.Tensor, batch: int = 4) -> list[dict]:
     """One row per named VAE: compression ratio and :func:`reconstruction_metrics` over ``clips``."""
-
+    check_args(batch=batch)
     rows = []
     for name, vae in vaes.items():
         recon = torch.cat([reconstruct(vae, part) for part in clips.split(batch)])
@@ -78,6 +79,7 @@ def reconstruction_report(vaes: dict, clips: torch.Tensor, batch: int = 4) -> li
 def error_video(recon: torch.Tensor, source: torch.Tensor, gain: float = 4.0) -> torch.Tensor:
     """Heat map clip ``(F, 3, H, W)`` of ``|recon - source|`` (mean over RGB) x ``gain``: black = exact,
     red -> yellow -> white = growing error (0.25 saturates at the default gain)."""
+    check_args(gain=gain)
     err = ((recon - source).abs().mean(dim=-3, keepdim=True) * gain).clamp(0, 1)
     return torch.cat([(err * 3).clamp(0, 1), (err * 3 - 1).clamp(0, 1), (err * 3 - 2).clamp(0, 1)], dim=-3)
 
@@ -120,7 +122,7 @@ def measure_decode(vae, latents: torch.Tensor, repeats: int = 1, **decode_kwargs
     """Decode ``latents`` with ``labkit.models.vae.decode(**decode_kwargs)``: best wall time (s) of ``repeats``, the
     peak of live tensor bytes above what was live before (MiB, :class:`labkit.profiling.PeakAllocated`, one
     more decode after the timed ones), and the decoded video."""
-
+    check_args(repeats=repeats)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -135,7 +137,7 @@ def decode_cost_table(vaes: dict, num_frames_list=(9, 17, 33), batch: int = 2, s
                       modes: dict | None = None, repeats: int = 1) -> list[dict]:
     """Time and peak memory of each decode mode for each VAE and video length, with the ratio to full decode
     and the max abs difference from the full decode (pixels in [0, 1])."""
-
+    check_args(batch=batch, size=size, repeats=repeats)
     rows = []
     for name, vae in vaes.items():
         for num_frames in num_frames_list:
@@ -155,7 +157,7 @@ def decode_cost_table(vaes: dict, num_frames_list=(9, 17, 33), batch: int = 2, s
 def reconstruction_view(vae, clip: torch.Tensor, decode_chunk_size: int | None = None) -> dict:
     """Everything the notebook's widget shows for one clip ``(F, 3, H, W)`` and one VAE: the reconstruction,
     its error heat map, :func:`reconstruction_metrics`, and decode time (s) and peak memory (MiB)."""
-
+    check_args(decode_chunk_size=decode_chunk_size, allow_none=("decode_chunk_size",))
     latents = encode(vae, clip)
     cost = measure_decode(vae, latents, decode_chunk_size=decode_chunk_size)
     recon = cost["video"][0]

@@ -29,6 +29,7 @@ from huggingface_hub.constants import HF_HUB_CACHE
 from transformers import CLIPImageProcessor
 
 from labkit import budgets, models
+from labkit.checks import check_choice, closest
 from labkit.models.text import shapes_tokenizer
 from labkit.models.tiny import RANDOM_WEIGHTS_NOTE, TINY_FACTORIES
 
@@ -138,12 +139,11 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
     cache. Anything else raises :class:`WeightsNotFound`/``ValueError`` before any heavy work.
     """
     if not isinstance(spec, str) or not spec:
-        raise ValueError(f"expected a model spec string, got {spec!r}")
+        raise TypeError(f"spec: expected a model spec string, got {type(spec).__name__} {spec!r}")
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     if spec.startswith("random:"):
         name = spec.split(":", 1)[1]
-        if name not in TINY_FACTORIES:
-            raise ValueError(f"unknown random tiny pipeline {name!r}; expected one of {list(TINY_FACTORIES)}")
+        check_choice(name, "spec", list(TINY_FACTORIES), what="random tiny pipeline")
         pipe = TINY_FACTORIES[name]().to(device)
         if dtype != torch.float32:
             cast_quietly(pipe, dtype)
@@ -174,8 +174,9 @@ def load_pipeline(spec: str, device="cpu", dtype="fp32"):
         pipe = _from_folder(folder, device, dtype)
         pipe.labkit_note = f"{spec} from the local Hugging Face cache"
         return pipe
-    raise ValueError(f"expected a hub id (owner/name), a local folder, one of {list(PIPELINES)}, 'random:NAME' or "
-                     f"'real-size-random:NAME', got {spec!r} (no such folder)")
+    known = PIPELINES + [f"random:{name}" for name in TINY_FACTORIES]
+    raise ValueError(f"spec: expected a hub id (owner/name), a local folder, one of {list(PIPELINES)}, 'random:NAME' "
+                     f"or 'real-size-random:NAME', got {spec!r} (no such folder){closest(spec, known)}")
 
 
 def cast_quietly(pipe, dtype) -> None:

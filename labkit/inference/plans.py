@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from labkit.checks import check_choice
 from labkit.inference.loading import DTYPES, cast_quietly, pipeline_family, resolve_device
 from labkit.models.tiny import RANDOM_WEIGHTS_NOTE
 
@@ -58,9 +59,8 @@ def parse_plan(plan) -> list[str]:
     """``"model_cpu_offload+vae_tiling"`` (or a list) -> validated step names; ``"none"`` -> ``[]``."""
     names = plan.split("+") if isinstance(plan, str) else list(plan)
     names = [n.strip() for n in names if n.strip() and n.strip() != "none"]
-    unknown = [n for n in names if n not in PLANS]
-    if unknown:
-        raise ValueError(f"unknown plan step(s) {unknown}; expected names from {list(PLANS)} joined by '+'")
+    for name in names:  # names from PLANS joined by '+'
+        check_choice(name, "plan", PLANS, what="plan step")
     if {"model_cpu_offload", "sequential_cpu_offload"} <= set(names):
         raise ValueError("choose one of model_cpu_offload and sequential_cpu_offload, not both")
     return names

@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from labkit.budgets import architecture_of_pipeline, predict_peak_memory
+from labkit.checks import COUNT, VOCABULARY, check_args, check_choice, check_number
 from labkit.data.shapes import make_clip
 from labkit.inference.loading import WeightsNotFound, load_pipeline, pipeline_family, resolve_device
 from labkit.inference.plans import PlanNotApplicable, apply_plan, parse_plan
@@ -35,7 +36,7 @@ from labkit.models.tiny import RANDOM_WEIGHTS_NOTE
 from labkit.profiling import PeakAllocated, PeakRSS
 from labkit.video import to_pil
 
-__all__ = ["Measurement", "generate", "measure", "max_abs_diff", "default_condition", "predict_for",
+__all__ = ["Measurement", "check_generation", "generate", "measure", "max_abs_diff", "default_condition", "predict_for",
            "compare_plans", "sweep_knob", "throughput"]
 
 
@@ -57,11 +58,21 @@ class Measurement:
         return sum(self.step_s) / len(self.step_s) if self.step_s else float("nan")
 
 
+def check_generation(num_frames: int, height: int, width: int, steps: int, seed: int = 0, **kwargs) -> None:
+    """The numbers of one generation, before any work: sizes, steps and seed, and every pipeline argument in
+    ``kwargs`` that has a rule in :data:`labkit.checks.VOCABULARY` (``guidance_scale``, ``fps``,
+    ``motion_bucket_id``, ``noise_aug_strength`` ...)."""
+    check_args(num_frames=num_frames, height=height, width=width, steps=steps, seed=seed)
+    check_args(**{name: value for name, value in kwargs.items() if name in VOCABULARY})
+
+
 def generate(pipe, condition, num_frames: int, height: int, width: int, steps: int, seed: int = 0,
              callback=None, **kwargs) -> torch.Tensor:
     """Run ``pipe`` once: ``condition`` is a prompt (CogVideoX, :func:`labkit.models.cogvideox.run_pipeline`) or a
     PIL image (SVD). Returns ``(B, F, C, H, W)`` in ``[0, 1]`` (float32, CPU). The generator is a CPU
-    ``torch.Generator`` so a seed means the same noise on every device."""
+    ``torch.Generator`` so a seed means the same noise on every device. The numbers are checked first
+    (:func:`check_generation`)."""
+    check_generation(num_frames, height, width, steps, seed, **kwargs)
     if pipeline_family(pipe) != "svd":
         if not isinstance(condition, str):
             raise ValueError(f"a CogVideoX pipeline expects a prompt string, got {type(condition).__name__}")
@@ -82,6 +93,7 @@ def measure(pipe, condition, plan="none", device="cpu", num_frames: int = 9, hei
     A plan that cannot run here comes back as ``Measurement(skipped=reason)`` instead of raising. ``pipe`` is
     changed by the plan: pass a fresh pipeline per plan.
     """
+    check_generation(num_frames, height, width, steps, seed, **kwargs)
     device = resolve_device(device)
     try:
         kwargs = {**apply_plan(pipe, plan, device), **kwargs}
@@ -124,6 +136,7 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 def default_condition(pipe, prompt: str = "a red circle moving right", height: int = 64, width: int = 64,
                       seed: int = 0):
     """A prompt for CogVideoX, or for SVD the first frame of a Shapes-world clip of that prompt (a PIL image)."""
+    check_args(height=height, width=width, seed=seed)
     if pipeline_family(pipe) == "cogvideox":
         return prompt
 
@@ -139,6 +152,7 @@ def predict_for(pipe, plan, num_frames: int, height: int, width: int, device="cp
     matching CUDA peak allocated.
     """
 
+    check_args(num_frames=num_frames, height=height, width=width)
     names, arch = parse_plan(plan), architecture_of_pipeline(pipe)
     if "vae_tiling" in names and getattr(pipe, "labkit_note", "") == RANDOM_WEIGHTS_NOTE:
         arch.configs["vae"].update(tile_sample_min_height=32, tile_sample_min_width=32)
@@ -164,7 +178,11 @@ def compare_plans(spec: str, plans, device="cpu", dtype="fp32", num_frames: int 
     column beside it varies by tens of percent on a shared machine).
     """
 
+    check_generation(num_frames, height, width, steps, seed)
+    check_args(repeats=repeats)
     plans = ["none"] + [p for p in plans if p != "none"]
+    for plan in plans:
+        parse_plan(plan)  # every plan's steps are known names before the first pipeline loads
     if warmup:
         pipe = load_pipeline(spec, device, dtype)
         generate(pipe, default_condition(pipe, height=height, width=width), num_frames, height, width, 1, seed)
@@ -197,13 +215,19 @@ def sweep_knob(pipe, image, knob: str, values, num_frames: int, height: int, wid
     error); each row keeps the video of the first image."""
 
     allowed = ("motion_bucket_id", "fps", "noise_aug_strength", "min_guidance_scale", "max_guidance_scale")
-    if pipeline_family(pipe) != "svd" or knob not in allowed:
-        raise ValueError(f"expected an SVD pipeline and a knob in {allowed}, got {pipeline_family(pipe)} / {knob!r}")
+    check_choice(knob, "knob", allowed, what="knob")
+    if pipeline_family(pipe) != "svd":
+        raise ValueError(f"pipe: expected an SVD pipeline, got a {pipeline_family(pipe)} one")
     images = list(image) if isinstance(image, (list, tuple)) else [image]
     if not images:
-        raise ValueError("expected at least one conditioning image, got an empty list")
+        raise ValueError("image: expected at least one conditioning image, got an empty list")
+    values = list(values)
+    if not values:
+        raise ValueError(f"values: expected at least one value of {knob}, got none")
+    for value in values:  # every value before the first video
+        check_generation(num_frames, height, width, steps, seed, **{**fixed, knob: value})
     rows = []
-    for value in tqdm(list(values), desc=knob, leave=False):
+    for value in tqdm(values, desc=knob, leave=False):
         videos = [generate(pipe, im, num_frames, height, width, steps, seed, **{knob: value, **fixed})[0]
                   for im in images]
         flows = [mean_flow_magnitude(v) for v in videos]
@@ -214,6 +238,12 @@ def sweep_knob(pipe, image, knob: str, values, num_frames: int, height: int, wid
 
 def throughput(pipe, condition, batch_sizes, num_frames: int, height: int, width: int, steps: int) -> list[dict]:
     """Videos per second for each batch size (``num_videos_per_prompt``), measured in this run."""
+    check_generation(num_frames, height, width, steps)
+    batch_sizes = list(batch_sizes)
+    if not batch_sizes:
+        raise ValueError("batch_sizes: expected at least one batch size, got none")
+    for b in batch_sizes:
+        check_number(b, "batch_sizes", COUNT)
     rows = []
     for b in batch_sizes:
         t0 = time.perf_counter()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from labkit.checks import COUNT, check_args, check_number
 from labkit.data.shapes import ShapesWorld
 from labkit.metrics.adherence import prompt_adherence
 from labkit.metrics.corruptions import corrupt, temporal_smooth
@@ -56,6 +57,7 @@ METRICS: dict[str, tuple[int, str]] = {
 
 def test_clips(n: int, seed: int = 0, split: str = "test") -> tuple[torch.Tensor, list[str]]:
     """``n`` one-object Shapes-world clips of a split ``(n, 17, 3, 64, 64)`` and their captions."""
+    check_args(n=n, seed=seed)
     world = ShapesWorld(split, length=n, two_objects=0.0, seed=seed)
     clips = [world[i] for i in range(n)]
     return torch.stack([c.video for c in clips]), [c.caption for c in clips]
@@ -88,7 +90,9 @@ def content_bias_sweep(videos, captions, kinds: Sequence[str], strengths: Sequen
     """The content-bias experiment (Ge et al., CVPR 2024): corrupt ``videos`` with each kind at each strength and
     measure every metric. FVD-SW uses all videos; the per-clip metrics average the first ``per_clip``.
     Returns rows ``{"corruption", "strength", metric: value, ...}``."""
-
+    check_args(per_clip=per_clip, seed=seed)
+    for strength in strengths:
+        check_args(strength=strength)
     rows = []
     for kind in tqdm(kinds, desc="content-bias sweep", leave=False):
         for s in strengths:
@@ -122,8 +126,11 @@ def sample_size_bias(reference: ReferenceStats, features, sizes: Sequence[int], 
     """FVD-SW of *real* test clips (a pool of ``pool`` clips drawn with another seed than the reference) as a function
     of the number of videos: subsets of each size are drawn ``repeats`` times from the pool. The true distance is
     ~0; what is left is the estimator's bias. Returns ``{"sizes", "mean", "lo", "hi"}`` (5th/95th percentiles)."""
+    check_args(pool=pool, repeats=repeats, seed=seed)
+    for size in sizes:
+        check_number(size, "sizes", COUNT)
     if max(sizes) > pool:
-        raise ValueError(f"expected every size <= pool ({pool}), got {max(sizes)}")
+        raise ValueError(f"sizes: expected every size <= pool ({pool}), got {max(sizes)}")
     videos, _ = test_clips(pool, seed=seed)
     feats = video_features(videos, features, batch_size=64)
     rng = np.random.default_rng(seed)
@@ -155,6 +162,9 @@ def smoothing_trick(videos, captions, reference: ReferenceStats, features, stren
                     per_clip: int = 8) -> list[dict]:
     """The "temporal smoothing" post-processing trick measured: each strength blends every frame with its
     neighbours' mean. Rows of flicker, dynamic degree, sharpness, PSNR/SSIM to the original, FVD-SW, adherence."""
+    check_args(per_clip=per_clip)
+    for strength in strengths:
+        check_args(strength=strength)
     rows = []
     for s in strengths:
         smooth = torch.stack([temporal_smooth(v, s) for v in videos])

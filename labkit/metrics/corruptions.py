@@ -16,16 +16,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from labkit.checks import NON_NEGATIVE, check_args, check_choice, check_number
 from labkit.metrics._checks import as_batch
 
 __all__ = ["CORRUPTIONS", "SPATIAL", "TEMPORAL", "corrupt", "gaussian_blur", "temporal_smooth"]
 
 
 def gaussian_blur(video: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of every frame with standard deviation ``sigma`` pixels (reflect padding)."""
-    if sigma <= 0:
+    """Separable Gaussian blur of every frame with standard deviation ``sigma`` pixels (reflect padding); the
+    kernel reaches ``3 sigma`` pixels, or one less than the frame's side on frames smaller than that."""
+    check_number(sigma, "sigma", NON_NEGATIVE)
+    radius = min(max(1, int(math.ceil(3 * sigma))), min(video.shape[-2:]) - 1)  # reflect padding: radius < side
+    if sigma <= 0 or radius < 1:
         return video.clone()
-    radius = max(1, int(math.ceil(3 * sigma)))
     x = torch.arange(-radius, radius + 1, dtype=video.dtype)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     kernel = kernel / kernel.sum()
@@ -91,6 +94,7 @@ def _reverse(video, s, rng):
 def temporal_smooth(video: torch.Tensor, strength: float = 1.0, rng=None) -> torch.Tensor:
     """The "temporal smoothing" post-processing trick: blend each frame with the mean of its two neighbours,
     ``(1 - s) x_t + s (x_{t-1} + x_t + x_{t+1}) / 3`` (edge frames replicate). Less flicker, but also blur."""
+    check_args(strength=strength)
     padded = torch.cat([video[:1], video, video[-1:]])
     box = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
     return (1 - strength) * video + strength * box
@@ -106,10 +110,8 @@ CORRUPTIONS = {**SPATIAL, **TEMPORAL}
 def corrupt(video, kind: str, strength: float, seed: int = 0) -> torch.Tensor:
     """Apply corruption ``kind`` (see :data:`CORRUPTIONS`) at ``strength`` in [0, 1] to a clip ``(F, C, H, W)`` or
     a batch ``(B, F, C, H, W)``; each clip of a batch gets its own random draw, deterministic for ``seed``."""
-    if kind not in CORRUPTIONS:
-        raise ValueError(f"unknown corruption {kind!r}; expected one of {sorted(CORRUPTIONS)}")
-    if not 0.0 <= float(strength) <= 1.0:
-        raise ValueError(f"expected strength in [0, 1], got {strength}")
+    check_choice(kind, "kind", sorted(CORRUPTIONS), what="corruption")
+    check_args(strength=strength, seed=seed)
     batch = as_batch(video)
     rngs = [np.random.default_rng([seed, i]) for i in range(batch.shape[0])]
     out = torch.stack([CORRUPTIONS[kind](clip, float(strength), rng) for clip, rng in zip(batch, rngs)])

@@ -30,6 +30,7 @@ from safetensors.numpy import load_file
 from tqdm.auto import tqdm
 
 from labkit import DATA_DIR
+from labkit.checks import check_args, check_choice
 from labkit.data.shapes import ShapesWorld
 from labkit.metrics._checks import as_batch
 from labkit.metrics.frechet import frechet_distance, gaussian_stats
@@ -69,8 +70,8 @@ class FVDResult:
 def sample_frames(videos: torch.Tensor, num_frames: int | None, clip_sampling: str = "first") -> torch.Tensor:
     """Pick ``num_frames`` frames of every video ``(B, F, C, H, W)``: the first ones, the central ones, or
     ``"uniform"``-ly spaced over the clip (``None`` keeps all)."""
-    if clip_sampling not in SAMPLINGS:
-        raise ValueError(f"expected clip_sampling in {SAMPLINGS}, got {clip_sampling!r}")
+    check_choice(clip_sampling, "clip_sampling", SAMPLINGS, what="clip sampling")
+    check_args(num_frames=num_frames, allow_none=("num_frames",))
     f = videos.shape[1]
     if num_frames is None or num_frames == f:
         return videos
@@ -85,6 +86,7 @@ def sample_frames(videos: torch.Tensor, num_frames: int | None, clip_sampling: s
 
 def prepare_videos(videos, num_frames=None, size=None, clip_sampling="first", name="videos") -> torch.Tensor:
     """Validate, sample frames and resize (bilinear, antialiased) a batch to ``(B, num_frames, C, size, size)``."""
+    check_args(num_frames=num_frames, size=size, allow_none=("num_frames", "size"))
     videos = as_batch(videos, name)
     videos = sample_frames(videos, num_frames, clip_sampling)
     if size is not None and videos.shape[-2:] != (size, size):
@@ -98,7 +100,7 @@ def prepare_videos(videos, num_frames=None, size=None, clip_sampling="first", na
 @torch.no_grad()
 def video_features(videos, features, batch_size: int = 32, progress: bool = False) -> np.ndarray:
     """Embed a prepared batch ``(B, F, C, H, W)`` with ``features`` in chunks; returns float64 ``(B, D)``."""
-
+    check_args(batch_size=batch_size)
     chunks = []
     for start in tqdm(range(0, len(videos), batch_size), desc="features", leave=False, disable=not progress):
         chunks.append(features(videos[start:start + batch_size]).double().cpu())
@@ -117,6 +119,7 @@ def fvd(real_videos, fake_videos, features, num_frames: int | None = None, size:
     number of frames and size after ``num_frames``/``clip_sampling`` and ``size`` are applied (the extractor may
     resize further, e.g. I3D to 224). Warns when a set has no more videos than feature dimensions.
     """
+    check_args(num_frames=num_frames, size=size, batch_size=batch_size, allow_none=("num_frames", "size"))
     real = as_batch(real_videos, "real_videos")
     fake = as_batch(fake_videos, "fake_videos")
     if real.shape[1] != fake.shape[1] and num_frames is None:
@@ -157,6 +160,7 @@ def load_reference_stats(name: str = "swnet_test") -> ReferenceStats:
 def fvd_from_stats(reference: ReferenceStats, fake_videos, features, batch_size: int = 32,
                    progress: bool = False) -> FVDResult:
     """FVD of generated videos against reference statistics; frames and size must match ``reference.meta``."""
+    check_args(batch_size=batch_size)
     fake = as_batch(fake_videos, "fake_videos")
     want_f, want_s = reference.meta["num_frames"], reference.meta["size"]
     if fake.shape[1] != want_f or tuple(fake.shape[-2:]) != (want_s, want_s):
@@ -171,7 +175,7 @@ def fvd_from_stats(reference: ReferenceStats, fake_videos, features, batch_size:
 def compute_reference_stats(features, num_videos: int = 1024, split: str = "test", num_frames: int = 17,
                             size: int = 64, seed: int = 0, batch_size: int = 64) -> ReferenceStats:
     """Statistics of ``num_videos`` one-object clips of a Shapes-world split (deterministic for ``seed``)."""
-
+    check_args(num_videos=num_videos, num_frames=num_frames, size=size, seed=seed, batch_size=batch_size)
     world = ShapesWorld(split, length=num_videos, num_frames=num_frames, size=size, two_objects=0.0, seed=seed)
     feats = []
     for start in tqdm(range(0, num_videos, batch_size), desc=f"reference stats ({split})", leave=False):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from labkit.checks import check_args
 from labkit.metrics.quality import psnr, ssim
 from labkit.metrics.temporal import warping_error
 from labkit.multiview import Camera, reprojection_error
@@ -18,6 +19,7 @@ __all__ = ["novel_view_scores", "orbit_warping_error", "consistency_report"]
 def novel_view_scores(pred: torch.Tensor, target: torch.Tensor, skip: int = 1) -> dict:
     """PSNR (dB) and SSIM of generated views against ground-truth views (``(V, 3, H, W)`` each), leaving out the
     first ``skip`` views (the input view is not novel). Computed by :mod:`labkit.metrics.quality` (torchmetrics)."""
+    check_args(skip=skip)
     return {"psnr": psnr(pred[skip:], target[skip:]), "ssim": ssim(pred[skip:], target[skip:])}
 
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 
+from labkit.checks import check_args
 from labkit.metrics._checks import as_clip
 
 __all__ = ["mean_flow_magnitude", "flicker", "optical_flow", "backward_warp", "occlusion_mask", "warping_error",
@@ -126,8 +127,7 @@ def motion_smoothness(video) -> float:
 def dynamic_degree(video, top_fraction: float = 0.05) -> float:
     """How much the clip moves: mean over frame pairs of the mean of the largest ``top_fraction`` of optical-flow
     magnitudes, in pixels per frame at the clip's resolution (VBench's dynamic degree before its threshold)."""
-    if not 0 < top_fraction <= 1:
-        raise ValueError(f"expected 0 < top_fraction <= 1, got {top_fraction}")
+    check_args(top_fraction=top_fraction)
     frames = _hwc(as_clip(video))
     values = []
     for prev, nxt in zip(frames[:-1], frames[1:]):

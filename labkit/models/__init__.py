@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit import DATA_DIR
+from labkit.checks import check_choice
 from labkit.shipping.manifest import verify
 
 __all__ = ["ModelEntry", "REGISTRY", "MODELS_DIR", "check_name", "folder", "is_shipped", "missing", "verify_files", "provenance", "load",
@@ -71,12 +72,9 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
 
 
 def check_name(name) -> ModelEntry:
-    """The registry entry of ``name``; a ``ValueError`` naming the known models otherwise (no heavy import)."""
-    if not isinstance(name, str):
-        raise TypeError(f"expected a model name (str), one of {sorted(REGISTRY)}, got {type(name).__name__}")
-    if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(REGISTRY)}")
-    return REGISTRY[name]
+    """The registry entry of ``name``; a ``ValueError`` naming the closest and all known models otherwise, a
+    ``TypeError`` for a name that is not a string (:func:`labkit.checks.check_choice`; no heavy import)."""
+    return REGISTRY[check_choice(name, "name", sorted(REGISTRY), what="model")]
 
 
 def folder(name: str) -> Path:
@@ -127,6 +125,8 @@ def load(name: str, verify_sha256: bool = True):
     with a ``ValueError`` that says ``pass max_sequence_length=16 to the pipeline call``
     (:func:`labkit.models.tiny.load_pipeline_folder`)."""
     entry = check_name(name)
+    if not isinstance(verify_sha256, bool):
+        raise TypeError(f"verify_sha256: expected True or False, got {type(verify_sha256).__name__} {verify_sha256!r}")
     if not is_shipped(name):
         raise missing(name)
     if verify_sha256:

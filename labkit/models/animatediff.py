@@ -32,6 +32,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 
+from labkit.checks import check_args
 from labkit.data.shapes import make_clip, vocabulary
 from labkit.inflation import inflate, set_temporal_attention, zero_init_motion_modules
 from labkit.models import folder
@@ -98,6 +99,7 @@ class CaptionEncoder(ModelMixin, ConfigMixin):
 
 def new_image_unet(seed: int = 0) -> UNet2DConditionModel:
     """The tiny image denoiser: 3 levels (24 -> 12 -> 6 px), cross-attention to the caption at 12 and 6 px."""
+    check_args(seed=seed)
     torch.manual_seed(seed)
     return UNet2DConditionModel(
         sample_size=SIZE, in_channels=3, out_channels=3, block_out_channels=(16, 32, 32), layers_per_block=1,
@@ -184,7 +186,7 @@ def downsample(video: torch.Tensor) -> torch.Tensor:
 
 def render_clip(caption: str, seed: int, num_frames: int = NUM_FRAMES) -> torch.Tensor:
     """The Shapes-world clip of ``caption`` at this lesson's size: ``(F, 3, SIZE, SIZE)`` in [0, 1]."""
-
+    check_args(seed=seed, num_frames=num_frames)
     return downsample(make_clip(caption, seed, num_frames=num_frames, size=RENDER).video)
 
 
@@ -222,6 +224,7 @@ def sample_frames(image_model: ImageDenoiser, caption: str, num_frames: int = NU
                   steps: int = 20) -> torch.Tensor:
     """``num_frames`` images for one caption, each from its own noise -> clip ``(F, 3, S, S)`` in [0, 1].
     Uses the same noise as :func:`sample_clip` with the same seed."""
+    check_args(num_frames=num_frames, seed=seed, steps=steps)
     x = _noise((1, num_frames, 3, SIZE, SIZE), seed)[0]
     ids = tokenize([caption]).expand(num_frames, -1)
     return ((_denoise(image_model, x, ids, steps) + 1) / 2).clamp(0, 1)
@@ -230,6 +233,7 @@ def sample_frames(image_model: ImageDenoiser, caption: str, num_frames: int = NU
 def sample_clip(video_model: VideoDenoiser, caption: str, num_frames: int = NUM_FRAMES, seed: int = 0,
                 steps: int = 20) -> torch.Tensor:
     """All frames denoised together by the video model -> clip ``(F, 3, S, S)`` in [0, 1]."""
+    check_args(num_frames=num_frames, seed=seed, steps=steps)
     x = _noise((1, num_frames, 3, SIZE, SIZE), seed)
     return ((_denoise(video_model, x, tokenize([caption]), steps) + 1) / 2).clamp(0, 1)[0]
 
@@ -242,6 +246,7 @@ def sample_streaming(video_model: VideoDenoiser, caption: str, num_frames: int =
     re-noised at every step and never see frame ``i`` (causal). Errors in a generated frame become the context of
     the next: this is where error accumulation comes from. Can run past the training length.
     """
+    check_args(num_frames=num_frames, seed=seed, steps=steps, window=window)
     if not getattr(video_model.unet, "temporal_causal", False):
         raise ValueError("sample_streaming needs causal temporal attention: load_video_model(causal=True)")
     ids = tokenize([caption])

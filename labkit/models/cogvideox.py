@@ -48,6 +48,7 @@ from diffusers import (
 )
 
 from labkit import DATA_DIR
+from labkit.checks import check_args, check_choice
 from labkit.models import folder
 from labkit.models.text import TEXT_LENGTH, TEXT_WIDTH, new_text_encoder, shapes_tokenizer, tokenize
 from labkit.models.vae import COURSE_VAES, load_vae
@@ -181,16 +182,16 @@ def component_table(pipe) -> list[dict]:
 def check_prompt(tokenizer, prompt: str) -> str:
     """Raise if ``prompt`` has words the tokenizer does not know (they would all become ``<unk>`` silently)."""
     if not isinstance(prompt, str):
-        raise TypeError(f"expected a prompt string, got {type(prompt).__name__}")
+        raise TypeError(f"prompt: expected a string, got {type(prompt).__name__} {prompt!r}")
     vocab = tokenizer.get_vocab()
     words = re.findall(r"\w+|[^\w\s]+", prompt.lower())  # what the tokenizer's Whitespace pre-tokenizer splits
     unknown = [w for w in words if w not in vocab]
     if unknown:
         known = sorted(w for w in vocab if not w.startswith("<"))
-        raise ValueError(f"unknown word(s) {unknown} in prompt {prompt!r}: this model only knows the Shapes-world "
+        raise ValueError(f"prompt: unknown word(s) {unknown} in {prompt!r}: this model only knows the Shapes-world "
                          f"vocabulary {known}")
     if len(words) + 1 > TEXT_LENGTH:  # + 1 for </s>
-        raise ValueError(f"expected at most {TEXT_LENGTH - 1} words, got {len(words)} in {prompt!r}")
+        raise ValueError(f"prompt: expected at most {TEXT_LENGTH - 1} words, got {len(words)} in {prompt!r}")
     return prompt
 
 
@@ -211,13 +212,13 @@ def guard_text_length(transformer):
     return transformer.register_forward_pre_hook(check, with_kwargs=True)
 
 
-def _check_call(pipe, prompt: str, num_frames: int, steps: int) -> None:
-    check_prompt(pipe.tokenizer, prompt)
-    if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % 8:
-        raise ValueError(f"expected num_frames = 8k+1 (9, 17, 25, ...), got {num_frames!r}: the VAE makes 4k+1 "
+def _check_call(pipe, prompt: str, num_frames: int, steps: int, seed: int, guidance_scale: float) -> None:
+    """The arguments of :func:`generate` / :func:`animate`, before the pipeline runs."""
+    check_args(num_frames=num_frames, steps=steps, seed=seed, guidance_scale=guidance_scale)
+    if (num_frames - 1) % 8:
+        raise ValueError(f"num_frames: expected 8k+1 (9, 17, 25, ...), got {num_frames!r}: the VAE makes 4k+1 "
                          "frames 1+k latent frames and diffusers' decoder needs an odd number of them")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"expected steps >= 1, got {steps!r}")
+    check_prompt(pipe.tokenizer, prompt)
 
 
 def generate(pipe, prompt: str, seed: int = 0, steps: int = 25, guidance_scale: float = 4.0,
@@ -227,7 +228,8 @@ def generate(pipe, prompt: str, seed: int = 0, steps: int = 25, guidance_scale: 
     ``guidance_scale`` <= 1 turns classifier-free guidance off (one transformer pass per step instead of two).
     ``output_type="latent"`` returns the final latents ``(F', C, 8, 8)`` instead.
     """
-    _check_call(pipe, prompt, num_frames, steps)
+    _check_call(pipe, prompt, num_frames, steps, seed, guidance_scale)
+    check_choice(output_type, "output_type", ("pt", "latent"))
     return run_pipeline(pipe, prompt, num_frames=num_frames, height=SIZE, width=SIZE, steps=steps, seed=seed,
                         output_type=output_type, guidance_scale=guidance_scale)[0]
 
@@ -254,7 +256,7 @@ def animate(pipe, image, prompt: str, seed: int = 0, steps: int = 25, guidance_s
     ``image``: the first frame, ``(3, 64, 64)`` in [0, 1] or a PIL image; the pipeline encodes it with the VAE
     (posterior sample, seeded) and the transformer sees it beside every latent frame it denoises.
     """
-    _check_call(pipe, prompt, num_frames, steps)
+    _check_call(pipe, prompt, num_frames, steps, seed, guidance_scale)
     return run_pipeline(pipe, prompt, image=_as_image(image), num_frames=num_frames, height=SIZE, width=SIZE,
                         steps=steps, seed=seed, guidance_scale=guidance_scale)[0]
 
@@ -265,6 +267,9 @@ def text_to_image_to_video(t2v_pipe, i2v_pipe, prompt: str, seed: int = 0, steps
 
     Returns ``(first_frame (3, 64, 64), video (F, 3, 64, 64))``.
     """
+    check_args(seed=seed)
+    if seed == 2**32 - 1:
+        raise ValueError(f"seed: expected a seed in [0, 2**32 - 1) (stage 2 uses seed + 1), got {seed}")
     first = generate(t2v_pipe, prompt, seed, steps, guidance_scale)[0]
     return first, animate(i2v_pipe, first, prompt, seed + 1, steps, guidance_scale)
 

@@ -46,6 +46,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, UNetSpatioTemporalConditionModel
 from einops import rearrange
 
+from labkit.checks import check_args
 from labkit.data.orbit import render_orbit, render_views
 from labkit.multiview import Camera, orbit_cameras, plucker_rays
 from labkit.schedules import flow_interpolate
@@ -75,6 +76,11 @@ class OrbitConfig:
     width: int = 32  # channels of the first UNet level (>= 64 lets GroupNorm(32) keep the time embedding)
     deep_width: int = 0  # channels of the two lower levels (0: 2 * width)
     checkpoint_every: int = 500
+
+    def __post_init__(self):
+        check_args(**asdict(self))
+        if self.size % PATCH:
+            raise ValueError(f"size: expected a multiple of the patch size {PATCH}, got {self.size}")
 
 
 def new_unet(cfg: OrbitConfig, seed: int = 0):
@@ -151,7 +157,7 @@ def generate(unet, input_view: torch.Tensor, cameras: Camera, elevation: float, 
     et al. 2024, likewise puts its observed views into the joint set clean). Attention across views then reads
     the true input at every noise level. Independent views cannot use it: each is denoised alone.
     """
-
+    check_args(elevation=elevation, steps=steps, seed=seed)
     check_video(input_view[None], "input_view", allow_batch=False)
     H, W = input_view.shape[1:]
     plucker = plucker_rays(cameras, H, W)[None]  # (1, F, 6, H, W)
@@ -173,6 +179,7 @@ def generate_for_object(unet, obj, elevation: float = 20.0, azimuth: float = 0.0
                         size: int = 32, steps: int = 10, seed: int = 0, joint: bool = True) -> dict:
     """Novel views of an orbit-world object from its view at azimuth 0 and ``elevation``: the generated views at
     azimuths ``azimuth + 360 k / num_views`` (same elevation), the ground truth there and the input view."""
+    check_args(elevation=elevation, azimuth=azimuth, num_views=num_views, size=size, steps=steps, seed=seed)
     cams = orbit_cameras([azimuth + 360.0 * k / num_views for k in range(num_views)], elevation, size)
     inp = render_orbit(obj, 1, elevation, size, azimuths=[0.0]).views[0]
     return {"input": inp, "generated": generate(unet, inp, cams, elevation, steps, seed, joint),

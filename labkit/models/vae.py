@@ -30,6 +30,7 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderKLCogVideoX, AutoencoderKLTemporalDecoder
 from einops import rearrange
 
+from labkit.checks import check_args
 from labkit.compression import vae_geometry
 from labkit.models import REGISTRY, folder, is_shipped, missing
 from labkit.video import check_video
@@ -67,7 +68,7 @@ _GROUPS = 8  # GroupNorm groups; must divide every entry of _BLOCKS
 def tiny_vae_2d(latent_channels: int = 5, block_out_channels=_BLOCKS, seed: int = 0, sample_size: int = 64,
                 layers_per_block: int = 1):
     """A tiny per-frame ``AutoencoderKL`` (8x spatial), seeded; ~0.3 M parameters (``layers_per_block=1``)."""
-
+    check_args(latent_channels=latent_channels, seed=seed, sample_size=sample_size, layers_per_block=layers_per_block)
     torch.manual_seed(seed)
     n = len(block_out_channels)
     return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
@@ -81,7 +82,7 @@ def tiny_vae_3d(latent_channels: int = 16, block_out_channels=_BLOCKS, seed: int
     """A tiny causal ``AutoencoderKLCogVideoX`` (4x temporal, 8x spatial), seeded; ~0.9 M parameters with
     ``layers_per_block=1``, ~1.2 M with 2 (the decoder then has 3 resnets per block: more room to turn its
     nearest-neighbour temporal upsampling back into 4 distinct frames)."""
-
+    check_args(latent_channels=latent_channels, seed=seed, sample_size=sample_size, layers_per_block=layers_per_block)
     torch.manual_seed(seed)
     n = len(block_out_channels)
     return AutoencoderKLCogVideoX(in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * n,
@@ -241,8 +242,8 @@ def decode(vae, latents, decode_chunk_size: int | None = None, slicing: bool = F
     if is_3d(vae) and z.shape[1] % 2 == 0:
         raise ValueError(f"expected an odd number of latent frames for the causal 3D VAE, got {z.shape[1]}: "
                          "diffusers' decoder would return 4 frames for the first latent (encode 8k+1 frames)")
-    if decode_chunk_size is not None and (not isinstance(decode_chunk_size, int) or decode_chunk_size < 1):
-        raise ValueError(f"expected decode_chunk_size to be a positive int or None, got {decode_chunk_size!r}")
+    check_args(decode_chunk_size=decode_chunk_size, tile_size=tile_size, num_frames=num_frames,
+               allow_none=("decode_chunk_size", "tile_size", "num_frames"))
     batch = z.shape[0]
     scale, shift = _scale(vae)
     z = to_vae_layout(vae, z / scale + shift)

@@ -15,13 +15,13 @@ Taught nowhere (it is the kit's bookkeeping); used by the trainer shell's ``--sh
 - :func:`ship_chain` (``labkit ship SRC DEST``, :func:`main`) ships a folder made by several runs with the whole
   chain behind it (:func:`labkit.shipping.records.run_chain`): the commands joined by ``&&``, the seed and seconds
   of each run; a last run that missed its bars ships only with ``--below-bars``. ``training_state/`` and
-  ``RUN.json`` are never shipped. :func:`main` takes an ``after_ship`` callback for what a higher layer adds to a
+  ``RUN.json`` are never shipped. :func:`main` checks its arguments first (:func:`check_arguments`: ``SRC`` a run
+  folder outside ``data/``, ``DEST`` inside it) and takes an ``after_ship`` callback for what a higher layer adds to a
   shipped folder (``labkit ship`` passes :func:`labkit.models.cards.add_card`: a pipeline's model card).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -32,14 +32,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from labkit import DATA_DIR
+from labkit.checks import ArgumentParser, check_folder, check_out, inside
 from labkit.shipping.manifest import add_files, hardware_description, read_manifest
 from labkit.shipping.records import RUN_RECORD, chain_command, project_relative, run_chain
 
-__all__ = ["check_replace", "swap_in", "ship", "ship_checked", "ship_chain", "main"]
+__all__ = ["check_replace", "swap_in", "ship", "ship_checked", "ship_chain", "check_arguments", "main"]
 
 
 def _inside_data(path: Path) -> bool:
-    return DATA_DIR.resolve() in path.resolve().parents
+    return inside(path, DATA_DIR)
 
 
 def check_replace(dest: Path, replace: str | None) -> dict | None:
@@ -158,6 +159,20 @@ def ship_chain(src, dest, extra: dict | None = None, below_bars_ok: bool = False
                 ignore=(RUN_RECORD, "training_state"))  # a t2v/i2v run's resumable state is not shipped
 
 
+def check_arguments(src, dest, replace: str | None = None) -> None:
+    """``labkit ship``'s arguments, before anything is read or written: ``src`` a run folder with its
+    ``RUN.json`` outside ``data/``, ``dest`` a folder inside ``data/`` that :func:`check_replace` allows."""
+    check_folder(src, "SRC", RUN_RECORD, what="run folder")
+    if inside(src, DATA_DIR):
+        raise ValueError(f"SRC: expected a run folder outside {DATA_DIR} (it is already shipped), got {src}")
+    check_out(dest, "DEST", allow_data=True)
+    if not inside(dest, DATA_DIR):
+        raise ValueError(f"DEST: expected a folder inside {DATA_DIR} (labkit ship ships into data/), got {dest}")
+    if inside(dest, src) or Path(dest).resolve() == Path(src).resolve():
+        raise ValueError(f"DEST: expected a folder outside SRC, got {dest} inside {src}")
+    check_replace(Path(dest), replace)
+
+
 def main(argv: list[str] | None = None, after_ship: Callable[[Path], object] | None = None) -> int:
     """``labkit ship SRC DEST [--replace REASON]``: ship a trained folder and the chain of runs behind it.
 
@@ -165,7 +180,7 @@ def main(argv: list[str] | None = None, after_ship: Callable[[Path], object] | N
     above this layer); if it raises ``FileNotFoundError`` or ``ValueError`` the folder stays shipped and the exit
     code is 1, with the error on stderr."""
 
-    parser = argparse.ArgumentParser(prog="labkit ship", description=main.__doc__.split(": ", 1)[1].split("\n")[0])
+    parser = ArgumentParser(prog="labkit ship", description=main.__doc__.split(": ", 1)[1].split("\n")[0])
     parser.add_argument("src", type=Path, help="a folder written by `labkit train ... --out SRC`")
     parser.add_argument("dest", type=Path, help="where to ship it, e.g. data/models/NAME (never overwritten, "
                                                 "except with --replace)")
@@ -175,6 +190,11 @@ def main(argv: list[str] | None = None, after_ship: Callable[[Path], object] | N
                         help="replace the shipped folder DEST, recording REASON and the old files' sha256 in "
                              "PROVENANCE.json")
     args = parser.parse_args(argv)
+    try:
+        check_arguments(args.src, args.dest, args.replace)
+    except (FileNotFoundError, FileExistsError, TypeError, ValueError) as err:
+        print(f"labkit ship: {err}", file=sys.stderr)
+        return 2
     try:
         out = ship_chain(args.src, args.dest, below_bars_ok=args.below_bars, replace=args.replace)
     except (FileNotFoundError, FileExistsError, ValueError) as err:

@@ -11,6 +11,11 @@ writes ``RUN.json`` into ``--out`` (:mod:`labkit.shipping.records`), prints one 
 path (:func:`labkit.shipping.ship.ship_checked`): only when the model's bars are met, or ``--below-bars`` says so
 and the verdict is recorded. ``--out`` inside ``data/`` (the form recorded for models shipped that way) means
 ``--ship`` to that folder from a run folder under ``outputs/models/``.
+
+Every flag is checked by :mod:`labkit.checks` before the trainer module (torch, diffusers) is imported: the common
+ones as they are parsed, and a trainer's own numeric flags (``--batch``, ``--lr`` ...) by the rule of their name in
+:data:`labkit.checks.VOCABULARY` (``Trainer.rules`` where a name means more for one trainer); after the import the
+parsed flags, defaults included, are checked again by name, then the trainer's ``check_arguments``.
 """
 
 from __future__ import annotations
@@ -26,13 +31,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import DATA_DIR, OUTPUTS_DIR, models
+from labkit.checks import (
+    VOCABULARY,
+    ArgumentParser,
+    Number,
+    check_choice,
+    check_folder,
+    check_namespace,
+    check_out,
+    flag,
+    inside,
+)
 from labkit.shipping.records import write_run_record
 from labkit.shipping.ship import ship, ship_checked
 
-__all__ = ["Trainer", "TrainedRun", "TRAINERS", "common_parser", "build_parser", "check_common", "main", "trainer_table"]
-
-#: The optional common flags a trainer may declare in ``Trainer.supports`` (the others every trainer takes).
-OPTIONAL_FLAGS = ("resume", "init_from")
+__all__ = ["Trainer", "TrainedRun", "TRAINERS", "common_parser", "vocabulary_parser", "build_parser", "check_common",
+           "main", "trainer_table"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,9 @@ class Trainer:
     steps: int | None  # default --steps (None: the trainer module sets it, or picks one, e.g. per VAE kind)
     threads: int = 2
     out_name: str = ""  # run folder under outputs/models/ (str.format with the parsed args); default ``makes``
-    supports: tuple[str, ...] = ()  # optional common flags: "resume", "init_from"
+    supports: tuple[str, ...] = ()  # the optional common flags it takes: "resume", "init_from"
+    init_marker: str = ""  # the file an --init-from folder must hold
+    rules: dict = field(default_factory=dict)  # flag name -> labkit.checks.Number, where it differs from VOCABULARY
 
 
 @dataclass
@@ -61,15 +77,20 @@ class TrainedRun:
     after_ship: Callable[[Path, str], object] | None = None  # (dest, command): e.g. reference statistics
 
 
+#: The tiny CogVideoX transformer's own limits (labkit.models.cogvideox.new_transformer): heads of 16 channels, and
+#: patches that divide its 8x8 latent.
+_T2V_RULES = {"width": Number(integer=True, low=16, multiple_of=16),
+              "patch_size": Number(integer=True, among=(1, 2, 4))}
+
 TRAINERS: dict[str, Trainer] = {t.kind: t for t in (
     Trainer("vae", "labkit.training.vae", "vae-3d-v4", "01_latent_compression", None, threads=1,
-            out_name="vae-{kind}", supports=("init_from",)),
+            out_name="vae-{kind}", supports=("init_from",), init_marker="config.json"),
     Trainer("image-unet", "labkit.training.animatediff", "tiny-image-unet", "02_temporal_attention", 1000),
     Trainer("motion-adapter", "labkit.training.animatediff", "tiny-motion-adapter", "02_temporal_attention", 900),
     Trainer("t2v", "labkit.training.t2v", "tiny-t2v", "04_train_tiny_video_model", None,
-            supports=("resume", "init_from")),
+            supports=("resume", "init_from"), init_marker="model_index.json", rules=_T2V_RULES),
     Trainer("i2v", "labkit.training.t2v", "tiny-i2v", "04_train_tiny_video_model", None,
-            supports=("resume", "init_from")),
+            supports=("resume", "init_from"), init_marker="model_index.json", rules=_T2V_RULES),
     Trainer("svd", "labkit.training.svd", "tiny-svd", "05_svd_cogvideox_inference", 800, threads=1),
     Trainer("orbit", "labkit.training.orbit", "tiny-orbit", "06_multiview_generation", None, threads=1),
     Trainer("features", "labkit.training.swnet", "swnet", "07_metric_evaluation", 600),
@@ -83,27 +104,13 @@ def trainer_table() -> list[tuple[str, str, str]]:
     return [(t.kind, ", ".join(f"data/models/{n}" for n in made[t.kind]), t.notebook) for t in TRAINERS.values()]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text}")
-    return value
-
-
 def common_parser(trainer: Trainer) -> argparse.ArgumentParser:
     """The flags every trainer shares (and the optional ones ``trainer.supports``); no heavy import needed."""
-    p = argparse.ArgumentParser(prog=f"labkit train {trainer.kind}", add_help=False)
+    p = ArgumentParser(prog=f"labkit train {trainer.kind}", add_help=False)
     common = p.add_argument_group("common to every trainer")
-    common.add_argument("--steps", type=_positive_int, default=trainer.steps, help="training steps")
-    common.add_argument("--seed", type=_seed, default=0, help="seed of weights, data and noise")
-    common.add_argument("--threads", type=_positive_int, default=trainer.threads, help="torch CPU threads")
+    common.add_argument("--steps", type=flag("steps"), default=trainer.steps, help="training steps")
+    common.add_argument("--seed", type=flag("seed"), default=0, help="seed of weights, data and noise")
+    common.add_argument("--threads", type=flag("threads"), default=trainer.threads, help="torch CPU threads")
     common.add_argument("--out", type=Path, default=None,
                         help=f"the run folder (default outputs/models/{trainer.out_name or trainer.makes}); "
                              "a folder inside data/ means --ship to it")
@@ -120,64 +127,76 @@ def common_parser(trainer: Trainer) -> argparse.ArgumentParser:
 
 def build_parser(trainer: Trainer, module) -> argparse.ArgumentParser:
     """The common flags, then the trainer's own (``module.add_arguments``)."""
-    p = argparse.ArgumentParser(prog=f"labkit train {trainer.kind}", parents=[common_parser(trainer)],
-                                description=(module.__doc__ or "").strip().splitlines()[0])
+    p = ArgumentParser(prog=f"labkit train {trainer.kind}", parents=[common_parser(trainer)],
+                       description=(module.__doc__ or "").strip().splitlines()[0])
     module.add_arguments(p, trainer.kind)
     return p
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return folder.resolve() in Path(path).resolve().parents
+def vocabulary_parser(trainer: Trainer) -> argparse.ArgumentParser:
+    """A flag for every name in :data:`labkit.checks.VOCABULARY` (and ``trainer.rules``), typed by its rule and
+    matched only in full: ``parse_known_args`` over the flags the common parser left refuses ``--batch 0`` or
+    ``--lr nan`` before the trainer module is imported (the full parser rejects flags the trainer lacks)."""
+    p = ArgumentParser(prog=f"labkit train {trainer.kind}", add_help=False, allow_abbrev=False)
+    for name, rule in {**VOCABULARY, **trainer.rules}.items():
+        if name not in ("steps", "seed", "threads"):  # the common parser's own
+            p.add_argument("--" + name.replace("_", "-"), dest=name, type=flag(name, rule))
+    return p
 
 
 def check_common(args: argparse.Namespace, trainer: Trainer) -> None:
     """Resolve and check the common flags before any work; a ``ValueError`` names the flag."""
-    if args.out is not None and _inside(args.out, DATA_DIR):  # the recorded form of shipping
+    if args.out is not None and inside(args.out, DATA_DIR):  # the recorded form of shipping
         if args.ship is not None:
             raise ValueError(f"--out {args.out} is inside data/ (that means --ship {args.out}); give one of them")
         args.ship = Path(args.out)
         args.out = None
     if args.out is None:
         args.out = OUTPUTS_DIR / "models" / (trainer.out_name or trainer.makes).format(**vars(args))
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out: expected a folder, got the file {args.out}")
+    check_out(args.out)
     if args.ship is not None:
-        if not _inside(args.ship, DATA_DIR):
+        if not inside(args.ship, DATA_DIR):
             raise ValueError(f"--ship: expected a folder inside {DATA_DIR}, got {args.ship}")
         if args.ship.exists():
             raise ValueError(f"--ship: {args.ship} exists; a training run never overwrites a shipped folder")
     elif args.below_bars:
         raise ValueError("--below-bars only applies with --ship")
-    for name in OPTIONAL_FLAGS:
-        path = getattr(args, name, None)
-        if path is not None and not Path(path).is_dir():
-            raise ValueError(f"--{name.replace('_', '-')}: expected an existing folder, got {path}")
+    if getattr(args, "resume", None) is not None:
+        check_folder(args.resume, "--resume", "training_state", what="run folder")
+    if getattr(args, "init_from", None) is not None:
+        check_folder(args.init_from, "--init-from", trainer.init_marker)
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, trainer: Trainer, module=None) -> None:
+    """Every check of the parsed flags, a bad one ending the command with one line (exit status 2)."""
+    try:
+        check_common(args, trainer)
+        check_namespace(args, trainer.rules)
+        if module is not None and hasattr(module, "check_arguments"):
+            module.check_arguments(args)
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
 
 
 def main(kind: str, argv: list[str]) -> int:
     """``labkit train KIND ARGS...``: parse, check, run, record, summarise, ship."""
-    if kind not in TRAINERS:
-        print(f"unknown trainer {kind!r}; expected one of: {', '.join(TRAINERS)}", file=sys.stderr)
+    try:
+        check_choice(kind, "KIND", TRAINERS, what="trainer")
+    except (TypeError, ValueError) as err:
+        print(f"labkit train: {err}", file=sys.stderr)
         return 2
     trainer = TRAINERS[kind]
-    if not {"-h", "--help"} & set(argv):  # the common flags are checked before the trainer module is imported
+    if not {"-h", "--help"} & set(argv):  # every flag with a rule is checked before the trainer module is imported
         early = common_parser(trainer)
-        known, _ = early.parse_known_args(argv)
-        try:
-            check_common(known, trainer)
-        except ValueError as err:
-            early.error(str(err))
+        known, rest = early.parse_known_args(argv)
+        vocabulary_parser(trainer).parse_known_args(rest)
+        _check(early, known, trainer)
     # lazy: a trainer module imports torch/diffusers; `labkit train` loads only the one it runs
     module = importlib.import_module(trainer.module)
     parser = build_parser(trainer, module)
     args = parser.parse_args(argv)
     args.trainer = kind
-    try:
-        check_common(args, trainer)
-        if hasattr(module, "check_arguments"):
-            module.check_arguments(args)
-    except ValueError as err:
-        parser.error(str(err))
+    _check(parser, args, trainer, module)
     import torch  # lazy: the flags are checked before torch is imported
 
     torch.set_num_threads(args.threads)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from labkit.checks import check_args
+
 __all__ = ["seed_everything", "cosine_lr", "EMA", "TrainConfig", "TrainResult", "fit"]
 
 
@@ -36,6 +38,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def cosine_lr(step: int, total: int, base_lr: float, warmup: int = 0, final_frac: float = 0.05) -> float:
     """Linear warm-up for ``warmup`` steps, then cosine decay from ``base_lr`` to ``final_frac * base_lr``."""
+    check_args(base_lr=base_lr, warmup=warmup, final_frac=final_frac)
     if step < warmup:
         return base_lr * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -70,6 +73,11 @@ class TrainConfig:
     checkpoint_every: int = 0  # 0: only at the end
     log_every: int = 10
     progress: bool = True
+
+    def __post_init__(self):  # every number by the rule of its name (labkit.checks.VOCABULARY)
+        check_args(steps=self.steps, lr=self.lr, warmup=self.warmup, weight_decay=self.weight_decay,
+                   grad_clip=self.grad_clip, ema_decay=self.ema_decay, seed=self.seed,
+                   checkpoint_every=self.checkpoint_every, log_every=self.log_every, allow_none=("ema_decay",))
 
 
 @dataclass

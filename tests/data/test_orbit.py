@@ -19,7 +19,7 @@ def test_dataset_is_deterministic_and_splits_differ():
     assert OrbitWorld("test", 4).object(2) != OrbitWorld("train", 4).object(2)
     seeds = {s: {object_seed(s, i) for i in range(1000)} for s in ("train", "val", "test")}
     assert not (seeds["train"] & seeds["test"]) and not (seeds["val"] & seeds["test"])
-    with pytest.raises(ValueError, match="expected split"):
+    with pytest.raises(ValueError, match="split: unknown split"):
         OrbitWorld("heldout")
 
 

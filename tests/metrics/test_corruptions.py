@@ -32,7 +32,7 @@ def test_corrupt_validates_kind_strength_and_batches():
     clip = torch.rand(4, 3, 8, 8)
     with pytest.raises(ValueError, match="unknown corruption 'melt'"):
         corrupt(clip, "melt", 0.5)
-    with pytest.raises(ValueError, match=r"strength in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"strength: expected a finite number in \[0, 1\], got 1.5"):
         corrupt(clip, "blur", 1.5)
     batch = corrupt(torch.stack([clip, clip]), "noise", 0.5)
     assert batch.shape == (2, 4, 3, 8, 8) and not torch.equal(batch[0], batch[1])

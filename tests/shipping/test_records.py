@@ -103,7 +103,7 @@ def test_labkit_ship_cli_refuses_a_folder_without_its_record(tmp_path, fake_data
     from labkit.course.cli import main
 
     (tmp_path / "plain").mkdir()
-    assert main(["ship", str(tmp_path / "plain"), str(fake_data / "models" / "x")]) == 1
+    assert main(["ship", str(tmp_path / "plain"), str(fake_data / "models" / "x")]) == 2
     assert "RUN.json" in capsys.readouterr().err and not (fake_data / "models" / "x").exists()
     _run(tmp_path / "ok", "labkit train orbit --steps 1")
     assert main(["ship", str(tmp_path / "ok"), str(fake_data / "models" / "x")]) == 0

@@ -113,7 +113,7 @@ def test_labkit_ship_replace_records_the_reason_in_the_command(tmp_path, fake_da
     new = _new_run(tmp_path)
     write_run_record(new, "labkit train x --new", 1, 2.0)
     dest = fake_data / "models" / "m"
-    assert main(["ship", str(new), str(dest), "--replace", ""]) == 1
+    assert main(["ship", str(new), str(dest), "--replace", ""]) == 2
     assert "--replace needs a reason" in capsys.readouterr().err
     reason = "fixes the old run's bug"
     assert main(["ship", str(new), str(dest), "--replace", reason]) == 0

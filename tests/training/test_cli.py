@@ -31,7 +31,15 @@ def test_every_trainer_makes_a_registered_model_and_lists_it(capsys):
     (["--ship", "data/models/tiny-t2v"], "data/models/tiny-t2v exists"),
     (["--ship", "/tmp/elsewhere"], "--ship: expected a folder inside"),
     (["--below-bars"], "--below-bars only applies with --ship"),
-    (["--resume", "/no/such/run"], "--resume: expected an existing folder"),
+    (["--resume", "/no/such/run"], "--resume: expected an existing run folder"),
+    (["--resume", "/tmp"], "--resume: expected a run folder with training_state"),
+    (["--init-from", "/tmp"], "--init-from: expected a folder with model_index.json"),
+    (["--out", "data"], "--out: expected a folder outside"),
+    (["--batch", "0"], "--batch: expected an integer >= 1, got 0"),
+    (["--lr", "nan"], "--lr: expected a finite number > 0, got nan"),
+    (["--width", "40"], "--width: expected an integer >= 16, a multiple of 16, got 40"),
+    (["--patch-size", "3"], "--patch-size: expected an integer in {1, 2, 4}, got 3"),
+    (["--ema-decay", "1"], "--ema-decay: expected a finite number in [0, 1), got 1"),
 ])
 def test_bad_common_flags_are_refused_before_the_trainer_is_imported(argv, message):
     code = ("import sys\nfrom labkit.training.cli import main\ntry:\n    main('t2v', sys.argv[1:])\n"
@@ -44,8 +52,19 @@ def test_bad_common_flags_are_refused_before_the_trainer_is_imported(argv, messa
 
 
 def test_an_unknown_trainer_is_refused(capsys):
-    assert cli.main("no-such-model", []) == 2
-    assert "expected one of: vae" in capsys.readouterr().err
+    assert cli.main("t2w", []) == 2
+    err = capsys.readouterr().err
+    assert "unknown trainer 't2w' (did you mean 't2v'?)" in err and "'vae'" in err
+
+
+def test_parsed_flags_and_their_defaults_are_checked_by_name():
+    trainer = cli.TRAINERS["t2v"]
+    args = cli.common_parser(trainer).parse_args([])
+    args.batch, args.width = 0, 96
+    with pytest.raises(SystemExit):
+        cli._check(cli.common_parser(trainer), args, trainer)
+    args.batch = 4
+    cli._check(cli.common_parser(trainer), args, trainer)  # passes: a default of None or a good value
 
 
 def test_out_inside_data_is_the_recorded_form_of_ship():
