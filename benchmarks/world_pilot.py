@@ -52,8 +52,8 @@ def placement(draws: int = 300, size: int = 64) -> None:
     """Print, per candidate geometry, the success rate of random two-object placement for its hardest pair."""
     rng = np.random.default_rng(0)
     pairs = list(itertools.combinations_with_replacement(itertools.product(SHAPES, DIRECTIONS), 2))
-    for radius in [(0.12, 0.15), (0.13, 0.16), (0.14, 0.17), (0.15, 0.18)]:
-        for quick in (0.3, 0.36, 0.45):
+    for radius in [(0.09, 0.12), (0.12, 0.15), (0.13, 0.16), (0.14, 0.17), (0.15, 0.18)]:
+        for quick in (0.3, 0.36, 0.45, 0.6):
             geometry = Geometry(radius, {"slowly": quick / 3, "normal": 2 * quick / 3, "quickly": quick}, apart=0.03)
             worst, hardest = 1.0, None
             for (sa, da), (sb, db) in pairs:

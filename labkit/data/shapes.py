@@ -67,14 +67,17 @@ class Geometry:
     distinct_colors: bool = False  # two-object captions of ShapesWorld name two different colours
 
 
-#: The Shapes world's geometries by name. ``"v1"``: objects 0.09-0.12 of the frame in radius (a square spans
-#: 1.3-1.9 latent pixels of an 8x VAE), two objects may overlap; ``"v2"``: objects 0.12-0.15 of the frame, speeds
-#: rescaled so every path stays in frame and two objects never touch (``docs/models.md``, "World v2", has the
-#: pilot and the placement measurements that chose it).
+#: The Shapes world's geometries by name. ``"v1"``: objects 0.09-0.12 of the frame in radius, travelling 0.2 / 0.4 /
+#: 0.6 of the frame over a clip; two objects may overlap. ``"v2"``: v1's sizes and speeds, and two objects of
+#: different colours that never come within 0.03 of the frame of each other. ``"v2-large"``: the pilot candidate
+#: with objects 0.12-0.15 of the frame, which must travel at most 0.36 of it for two to fit. ``docs/models.md``,
+#: "World v2", has the placement and pilot measurements behind the choice.
 WORLDS: dict[str, Geometry] = {
     "v1": Geometry(radius=(0.09, 0.12), speeds={"slowly": 0.2, "normal": 0.4, "quickly": 0.6}),
-    "v2": Geometry(radius=(0.12, 0.15), speeds={"slowly": 0.12, "normal": 0.24, "quickly": 0.36}, apart=0.03,
+    "v2": Geometry(radius=(0.09, 0.12), speeds={"slowly": 0.2, "normal": 0.4, "quickly": 0.6}, apart=0.03,
                    distinct_colors=True),
+    "v2-large": Geometry(radius=(0.12, 0.15), speeds={"slowly": 0.12, "normal": 0.24, "quickly": 0.36}, apart=0.03,
+                         distinct_colors=True),
 }
 
 

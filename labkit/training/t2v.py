@@ -67,7 +67,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm.auto import tqdm
 
 from labkit import OUTPUTS_DIR
-from labkit.data.shapes import WORLD, WORLDS, ShapesWorld, make_clip, twin_caption
+from labkit.data.shapes import WORLD, WORLDS, ShapesWorld, check_world, make_clip, twin_caption
 from labkit.data.splits import clip_seed
 from labkit.evaluation.t2v import bars_problem, evaluate_i2v, evaluate_t2v
 from labkit.models.cogvideox import (
@@ -157,7 +157,8 @@ def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache
 
     path = None
     if cache_dir is not None:
-        variant = ("-twins" if twins else "") + ("" if geometry == "v1" else f"-{geometry}")
+        shape = hashlib.sha256(repr(check_world(geometry)).encode()).hexdigest()[:8]  # its sizes and speeds
+        variant = ("-twins" if twins else "") + ("" if geometry == "v1" else f"-{geometry}-{shape}")
         variant += f"-two{two_objects:g}" if two_objects else ""
         name = f"vae-{_vae_fingerprint(vae)}-train{seed}-n{num_clips}{variant}.safetensors"
         path = Path(cache_dir) / name

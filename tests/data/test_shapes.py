@@ -154,3 +154,43 @@ def test_objects_touch_from_the_ground_truth():
     assert objects_touch(placed(reach - 0.1)) and not objects_touch(placed(reach + 0.1))
     with pytest.raises(ValueError, match="two objects"):
         objects_touch(make_clip("a red circle moving right", seed=0).truth)
+
+
+@pytest.mark.parametrize("world", sorted(data.shapes.WORLDS))
+def test_every_world_keeps_objects_in_frame_and_apart(world):
+    """Each geometry: every object stays inside the frame in every frame (its half extent along each axis: the
+    radius, a triangle's scaled one), and where the world asks for it, two objects' circumscribed circles keep
+    ``apart`` of the frame between them and the two carry different colours."""
+    geometry = data.shapes.WORLDS[world]
+    ds = data.ShapesWorld("test", length=120, two_objects=1.0, world=world)
+    gaps = []
+    for i in range(len(ds)):
+        clip = ds[i]
+        a, b = clip.truth.objects
+        for obj in (a, b):
+            reach = obj.radius * (data.shapes._TRIANGLE_SCALE if obj.shape == "triangle" else 1.0)
+            assert (obj.positions - reach >= -1.0).all() and (obj.positions + reach <= clip.truth.size + 1.0).all()
+            lo, hi = geometry.radius
+            assert lo * clip.truth.size <= obj.radius <= hi * clip.truth.size
+        gaps.append(np.linalg.norm(a.positions - b.positions, axis=1).min() - data.shapes._reach(a)
+                    - data.shapes._reach(b))
+        if geometry.distinct_colors:
+            assert a.color != b.color, clip.caption
+    if geometry.apart is not None:
+        assert min(gaps) >= geometry.apart * 64 - 1e-6
+    else:  # v1 lets objects overlap: the check above would fail on it
+        assert min(gaps) < 0
+
+
+def test_world_speeds_are_the_distance_travelled():
+    for world, geometry in data.shapes.WORLDS.items():
+        for speed, dist in geometry.speeds.items():
+            word = "" if speed == "normal" else f" {speed}"
+            clip = make_clip(f"a red circle moving right{word}", seed=1, world=world)
+            pos = clip.truth.objects[0].positions
+            assert pos[-1, 0] - pos[0, 0] == pytest.approx(dist * 64, rel=1e-3), (world, speed)
+
+
+def test_unknown_world_names_the_worlds():
+    with pytest.raises(ValueError, match="v2-large"):
+        make_clip("a red circle moving right", seed=0, world="v3")
