@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from labkit.checks import check_args, check_choice
 from labkit.data.splits import check_split, clip_seed
 
 __all__ = ["COLORS", "SHAPES", "DIRECTIONS", "SPEEDS", "Geometry", "WORLDS", "WORLD", "check_world", "SPEED_WORDS", "ALL_COMBOS", "HELDOUT_COMBOS", "vocabulary",
@@ -90,9 +91,7 @@ SPEEDS: dict[str, float] = WORLDS[WORLD].speeds
 
 def check_world(world: str) -> Geometry:
     """The :class:`Geometry` named ``world``; a ``ValueError`` naming the worlds otherwise."""
-    if world not in WORLDS:
-        raise ValueError(f"expected world in {list(WORLDS)}, got {world!r}")
-    return WORLDS[world]
+    return WORLDS[check_choice(world, "world", WORLDS, what="world")]
 
 
 SPEED_WORDS = ("slowly", "quickly")  # the words a caption may contain
@@ -308,11 +307,10 @@ def make_clip(caption: str, seed: int, num_frames: int = 17, size: int = 64, wor
     ``world`` names the geometry (:data:`WORLDS`).
     """
     geometry = check_world(world)
+    check_args(seed=seed, num_frames=num_frames)
     specs = parse_caption(caption)
-    if not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
-        raise ValueError(f"expected num_frames >= 1, got {num_frames!r}")
     if not isinstance(size, (int, np.integer)) or size < 32:
-        raise ValueError(f"expected size >= 32 pixels (room for a quick object's whole path), got {size!r}")
+        raise ValueError(f"size: expected >= 32 pixels (room for a quick object's whole path), got {size!r}")
     rng = np.random.default_rng(seed)
     level = float(rng.uniform(0.0, 0.18))
     tint = rng.uniform(-0.03, 0.03, size=3)
@@ -340,9 +338,8 @@ class ShapesWorld(torch.utils.data.Dataset):
                  two_objects: float = 0.0, speeds: bool = True, seed: int = 0, world: str = WORLD):
         check_split(split)
         check_world(world)
+        check_args(length=length, num_frames=num_frames, seed=seed, two_objects=two_objects)
         self.world = world
-        if not 0.0 <= two_objects <= 1.0:
-            raise ValueError(f"expected two_objects in [0, 1], got {two_objects}")
         self.split, self.length, self.num_frames, self.size = split, int(length), num_frames, size
         self.two_objects, self.speeds, self.seed = two_objects, speeds, seed
         if split == "heldout":

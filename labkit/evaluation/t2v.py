@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from labkit.checks import check_args
 from labkit.data.shapes import WORLD, ShapesWorld, make_clip, parse_caption, twin_caption
 from labkit.data.splits import clip_seed
 from labkit.evaluation.vae import code_consistency_loss, object_windows
@@ -101,7 +102,7 @@ def evaluate_t2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4
     direction in turn -- fewer than 84 are spread over them -- seeds no training clip uses; ``two_objects``: each
     with a second object). The scores of :func:`_scores` (``"bar"``: the lesson's bar on one-object clips, speed
     not included) beside the rest of ``adherence_report``; ``world``: the Shapes-world geometry."""
-
+    check_args(num=num, steps=steps, guidance_scale=guidance_scale, seed=seed)
     clips = _test_clips(num, seed, world, two_objects)
     captions = [clips.caption(i) for i in _spread(num)]
     videos = [generate(pipe, c, seed=1_000 + i, steps=steps, guidance_scale=guidance_scale)
@@ -115,7 +116,7 @@ def vae_ceiling(vae, num: int = 84, seed: int = 0, progress: bool = True, world:
                 two_objects: bool = False) -> dict:
     """The best adherence any denoiser can reach through ``vae``: the same evaluation as :func:`evaluate_t2v`
     on the VAE's *reconstructions* of held-out clips (posterior mean), plus their PSNR in dB."""
-
+    check_args(num=num, seed=seed)
     world_clips = _test_clips(num, seed, world, two_objects)
     clips = [world_clips[i] for i in _spread(num)]
     recons = [reconstruct(vae, v) for v, _, _ in tqdm(clips, desc="reconstruct", disable=not progress, leave=False)]
@@ -129,7 +130,7 @@ def evaluate_i2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4
                  progress: bool = True, world: str = WORLD) -> dict:
     """Image-to-video on ``num`` held-out test clips: PSNR (dB) of the generated first frame vs the input frame,
     and whether the object keeps its colour and shape and is seen in every frame (the lesson's bars)."""
-
+    check_args(num=num, steps=steps, guidance_scale=guidance_scale, seed=seed)
     clips = _test_clips(num, seed, world, False)
     psnrs, kept = [], []
     for i, index in enumerate(tqdm(_spread(num), desc="animate", disable=not progress, leave=False)):
@@ -147,6 +148,8 @@ def evaluate_i2v(pipe, num: int = 84, steps: int = 25, guidance_scale: float = 4
 def guidance_sweep(pipe, scales=(1.0, 2.0, 4.0, 7.0), num: int = 12, steps: int = 25, seed: int = 0,
                    progress: bool = True) -> dict[float, dict]:
     """Measured prompt adherence of ``pipe`` at each classifier-free guidance scale (same captions and seeds)."""
+    for scale in scales:
+        check_args(guidance_scale=scale)
     return {float(s): {k: v for k, v in evaluate_t2v(pipe, num, steps, s, seed, progress).items() if k != "videos"}
             for s in scales}
 

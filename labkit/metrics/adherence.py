@@ -241,6 +241,7 @@ def adherence_report(videos, captions, world: str = WORLD) -> dict:
     Returns ``{"n", "all_correct" (fraction of clips), "color"/"shape"/"direction"/"speed" (fraction of objects
     with that attribute right), "count" (fraction with the right object count), "results": [per clip]}``.
     """
+    check_world(world)
     videos = list(videos) if not isinstance(videos, torch.Tensor) or videos.ndim == 5 else [videos]
     captions = [captions] if isinstance(captions, str) else list(captions)
     if len(videos) != len(captions):

@@ -67,6 +67,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm.auto import tqdm
 
 from labkit import OUTPUTS_DIR
+from labkit.checks import VOCABULARY, check_args, check_choice, check_number
 from labkit.data.shapes import WORLD, WORLDS, ShapesWorld, check_world, make_clip, twin_caption
 from labkit.data.splits import clip_seed
 from labkit.evaluation.t2v import bars_problem, evaluate_i2v, evaluate_t2v
@@ -89,7 +90,7 @@ from labkit.models.cogvideox import (
 )
 from labkit.models.text import shapes_tokenizer, tokenize
 from labkit.models.vae import encode_posterior, load_vae
-from labkit.training.cli import TrainedRun
+from labkit.training.cli import _T2V_RULES, TrainedRun
 from labkit.training.loop import TrainConfig, fit
 from labkit.training.vae import encoder_parameters, reconstruction_loss
 
@@ -139,8 +140,7 @@ def build_cache(vae, num_clips: int = 1024, seed: int = 0, batch: int = 8, cache
     weights and clips exists; ``cache_dir=None`` never touches the disk.
     """
 
-    if num_clips < 1:
-        raise ValueError(f"expected num_clips >= 1, got {num_clips}")
+    check_args(num_clips=num_clips, seed=seed, batch=batch, two_objects=two_objects)
     if twins and two_objects:
         raise ValueError(f"twins pairs one-object clips: expected two_objects 0 with twins, got {two_objects}")
     geometry = world
@@ -211,6 +211,19 @@ class TrainT2VConfig:
     twins: bool = False  # batches of twin clips (same path, other shape) sharing t and noise: a shape contrast
     world: str = WORLD  # the Shapes-world geometry of the training clips
     two_objects: float = 0.0  # fraction of training clips with a second object
+
+    def __post_init__(self):  # every field before any cache or model is built (labkit.checks)
+        check_choice(self.kind, "kind", ("t2v", "i2v"))
+        check_choice(self.posterior, "posterior", ("mean", "sample"))
+        check_choice(self.t_sampling, "t_sampling", T_SAMPLINGS)
+        check_world(self.world)
+        rules = {**VOCABULARY, **_T2V_RULES}
+        for name, value in asdict(self).items():
+            if name in rules:
+                check_number(value, name, rules[name])
+        if self.twins and (self.two_objects or self.batch % 2):
+            raise ValueError(f"twins: expected an even batch and two_objects 0, got batch {self.batch} and "
+                             f"two_objects {self.two_objects}")
 
 
 def _batch(cache: LatentCache, ids: torch.Tensor, empty: torch.Tensor, scale: float, cfg: TrainT2VConfig,

@@ -443,6 +443,12 @@ def add_arguments(parser, kind: str) -> None:
 def check_arguments(args) -> None:
     if args.decoder_only and args.init_from is None:
         raise ValueError("--decoder-only: expected --init-from FOLDER (the VAE whose encoder is kept)")
+    if args.standardize and args.init_from is None:
+        raise ValueError("--standardize: expected --init-from FOLDER (the trained VAE whose latents are standardized)")
+    if args.code_consistency > 0 and args.kind != "3d":
+        raise ValueError(f"--code-consistency: expected --kind 3d (twin crops of the causal VAE), got --kind {args.kind}")
+    if args.code_consistency > 0 and args.twin_pairs < 2:
+        raise ValueError(f"--twin-pairs: expected >= 2 with --code-consistency, got {args.twin_pairs}")
 
 
 def run(args) -> TrainedRun:

@@ -99,9 +99,9 @@ def test_bad_captions_raise_with_the_vocabulary(caption, message):
 
 
 def test_bad_sizes_raise():
-    with pytest.raises(ValueError, match="num_frames >= 1"):
+    with pytest.raises(ValueError, match="^num_frames: expected an integer >= 1"):
         data.make_clip("a red circle moving left", seed=0, num_frames=0)
-    with pytest.raises(ValueError, match="size >= 32"):
+    with pytest.raises(ValueError, match="^size: expected >= 32"):
         data.make_clip("a red circle moving left", seed=0, size=8)
 
 
@@ -194,3 +194,15 @@ def test_world_speeds_are_the_distance_travelled():
 def test_unknown_world_names_the_worlds():
     with pytest.raises(ValueError, match="v2-large"):
         make_clip("a red circle moving right", seed=0, world="v3")
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: make_clip("a red circle moving right", seed=-1), "seed"),
+    (lambda: make_clip("a red circle moving right", seed=0, num_frames=0), "num_frames"),
+    (lambda: data.ShapesWorld("train", length=-1), "length"),
+    (lambda: data.ShapesWorld("train", two_objects=1.5), "two_objects"),
+    (lambda: data.ShapesWorld("train", world="v3"), "world"),
+])
+def test_bad_arguments_are_refused_by_name(call, name):
+    with pytest.raises((ValueError, TypeError), match=f"^{name}:"):
+        call()

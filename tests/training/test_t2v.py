@@ -75,7 +75,7 @@ def test_latent_cache_is_written_once_and_reloaded(vae, tmp_path):
     with mock.patch.object(tt, "encode_posterior", side_effect=AssertionError("re-encoded")):
         b = tt.build_cache(vae, 3, seed=2, cache_dir=tmp_path, progress=False)
     assert torch.equal(a.mean, b.mean) and torch.equal(a.first_std, b.first_std) and a.captions == b.captions
-    with pytest.raises(ValueError, match="num_clips >= 1"):
+    with pytest.raises(ValueError, match="^num_clips: expected an integer >= 1"):
         tt.build_cache(vae, 0, cache_dir=None)
 
 
@@ -233,3 +233,12 @@ def test_finetune_decoder_trains_the_decoder_alone_on_the_models_samples_determi
     pipe.scheduler = t2v.cogvideox_scheduler("dpm")
     with pytest.raises(ValueError, match="CogVideoXDDIMScheduler"):
         tt.finetune_decoder(pipe, progress=False)
+
+
+@pytest.mark.parametrize("bad,name", [({"steps": -5}, "steps"), ({"lr": float("nan")}, "lr"),
+                                      ({"patch_size": 3}, "patch_size"), ({"width": 40}, "width"),
+                                      ({"world": "v9"}, "world"), ({"two_objects": 2.0}, "two_objects"),
+                                      ({"twins": True, "two_objects": 0.5}, "twins"), ({"kind": "t2i"}, "kind")])
+def test_config_refuses_a_bad_field_by_name_before_any_work(bad, name):
+    with pytest.raises((ValueError, TypeError), match=f"^{name}:"):
+        tt.TrainT2VConfig(**bad)
