@@ -142,7 +142,8 @@ def test_labkit_ship_writes_a_pipelines_card_and_labkit_card_rewrites_it(tmp_pat
     assert main(["card", str(dest)]) == 0 and card.read_text() == cards.card_text(dest)
     assert manifest.verify("models/t2v-copy/", fake_data) == {p: "ok" for p in manifest.read_manifest(
         fake_data / "MANIFEST")}
-    assert main(["card", str(tmp_path)]) == 1 and "expected a diffusers pipeline folder" in capsys.readouterr().err
+    assert main(["card", str(tmp_path)]) == 2  # a refusal: exit 2, one line naming what was expected
+    assert "expected a pipeline folder with model_index.json" in capsys.readouterr().err
 
 
 def test_labkit_ship_replace_rewrites_the_card_with_the_reason(tmp_path, fake_data):
