@@ -127,7 +127,10 @@ def find_notebooks(names=None, folder=None) -> list[Path]:
 
 def resolve_parameters(notebooks: list[Path], given: dict, smoke: bool) -> dict[Path, dict]:
     """Per-notebook parameters, validated: each given name must be declared by at least one selected
-    notebook, and is passed (converted to the declared type) to every notebook that declares it."""
+    notebook, and is passed (converted to the declared type) to every notebook that declares it.
+
+    A run fills in the exercises' reference answers (``SOLUTIONS=True``) unless ``SOLUTIONS`` is given, so every
+    notebook runs whole; a learner opening a notebook gets the declared default, ``False``."""
     declared = {nb: read_parameters(nb) for nb in notebooks}
     known = set().union(*(set(p) for p in declared.values())) if declared else set()
     unknown = sorted(set(given) - known)
@@ -141,6 +144,8 @@ def resolve_parameters(notebooks: list[Path], given: dict, smoke: bool) -> dict[
             if "SMOKE" not in params:
                 raise ValueError(f"{nb.name} has no SMOKE parameter; every course notebook must declare one")
             mine["SMOKE"] = True
+        if "SOLUTIONS" in params and "SOLUTIONS" not in mine:
+            mine["SOLUTIONS"] = True
         resolved[nb] = coerce_parameters(nb, mine)
     return resolved
 

@@ -60,6 +60,16 @@ def test_coerce_rejects_unknown_names_listing_the_known_ones():
     assert nbtools.coerce_parameters(nb, {"STEPS": "3"}) == {"STEPS": 3}
 
 
+def test_a_run_fills_in_the_solutions_unless_told_not_to(tmp_path):
+    with_ex, without = tmp_path / "00_a.ipynb", tmp_path / "01_b.ipynb"
+    nbformat.write(_notebook("SMOKE: bool = False  # s\nSOLUTIONS: bool = False  # reference answers"), with_ex)
+    nbformat.write(_notebook("SMOKE: bool = False  # s"), without)
+    resolved = nbtools.resolve_parameters([with_ex, without], {}, smoke=True)
+    assert resolved == {with_ex: {"SMOKE": True, "SOLUTIONS": True}, without: {"SMOKE": True}}
+    told = nbtools.resolve_parameters([with_ex], {"SOLUTIONS": "False"}, smoke=False)
+    assert told == {with_ex: {"SOLUTIONS": False}}
+
+
 def test_strip_outputs_keeps_only_fact_cells(tmp_path):
     fact = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)", metadata={"tags": ["nbval-check-output"]})
     other = nbformat.v4.new_code_cell("print(2)")

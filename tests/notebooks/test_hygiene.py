@@ -1,5 +1,5 @@
-"""Course notebooks are committed clean: outputs only in fact cells, one annotated parameters cell with SMOKE;
-no logic that belongs in labkit (functions longer than a few lines), one import convention for labkit, and
+"""Course notebooks are committed clean: outputs only in fact cells, one annotated parameters cell with SMOKE and
+SOLUTIONS; no logic that belongs in labkit (functions longer than a few lines), one import convention for labkit, and
 nothing for ruff to find."""
 
 import ast
@@ -74,6 +74,8 @@ def test_outputs_only_in_fact_cells(notebook):
 def test_parameters_cell_is_annotated_and_has_smoke(notebook):
     params = read_parameters(notebook)
     assert "SMOKE" in params and params["SMOKE"].type == "bool" and params["SMOKE"].default is False
+    assert "SOLUTIONS" in params and params["SOLUTIONS"].type == "bool" and params["SOLUTIONS"].default is False, \
+        "every lesson declares SOLUTIONS: bool = False (its exercises' reference answers, filled in by labkit run)"
     undocumented = [p.name for p in params.values() if not p.help]
     assert undocumented == [], f"parameters without a '# help' comment: {undocumented}"
 

@@ -1,0 +1,7 @@
+"""Exercises of lesson 04 (to be written)."""
+
+from __future__ import annotations
+
+LESSON = "04"
+
+EXERCISES = ()
