@@ -104,7 +104,7 @@ VOCABULARY: dict[str, Number] = {
                      "draws", "threads", "layers", "text_width", "latent_channels", "layers_per_block", "log_every",
                      "val_every", "window", "n", "num", "length", "per_clip", "pool", "eval_steps", "eval_clips",
                      "twin_pairs", "decode_chunk", "decode_chunk_size", "seq_len", "base_seq_len", "max_seq_len",
-                     "cell_timeout", "stop_at", "sample_size", "tile_size"], COUNT),
+                     "cell_timeout", "stop_at", "sample_size", "tile_size", "workers"], COUNT),
     **dict.fromkeys(["warmup", "checkpoint_every", "eval", "curve_clips", "decoder_steps", "image_steps",
                      "full_steps", "vae_steps", "deep_width", "keep", "skip"], OPTIONAL_COUNT),
     "seed": SEED,

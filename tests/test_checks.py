@@ -20,6 +20,7 @@ import labkit
 from labkit import checks, compression, multiview, noise, schedules
 from labkit.attention import attention_cost
 from labkit.checks import VOCABULARY, Number
+from labkit.course import sweep
 from labkit.data import knob, splits
 from labkit.inference import runs
 from labkit.metrics.corruptions import corrupt
@@ -193,6 +194,7 @@ CASES = {
     "cogvideox.generate": (cogvideox.generate, dict(pipe=StubCogVideoX(), prompt=PROMPT),
                            {"seed": 2**32, "steps": 100, "guidance_scale": 20.0,
                             "num_frames": st.integers(0, 8).map(lambda k: 8 * k + 1)}),
+    "sweep.check_executor": (sweep.check_executor, dict(executor="dask"), {"workers": 64}),
     "runs.generate": (runs.generate, dict(pipe=StubCogVideoX(), condition=PROMPT, num_frames=9, height=64, width=64,
                                           steps=4),
                       {"num_frames": 64, "height": 512, "width": 512, "steps": 100, "seed": 2**32,

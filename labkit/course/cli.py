@@ -5,7 +5,8 @@ The course's one entry point (README); ``train`` hands over to the trainer shell
 :mod:`labkit.models.cards`.
 
 ``labkit run [--smoke] [NOTEBOOK...] [-p NAME VALUE]...``  execute the course (README: ``make course``)
-``labkit sweep NOTEBOOK -p NAME V1,V2,... [--smoke]``       one run per combination, records as a CSV table
+``labkit sweep NOTEBOOK -p NAME V1,V2,... [--executor dask]`` one job per combination, here or on a Dask cluster;
+                                                            key numbers in a CSV table, ``--plot KEY`` a figure
 ``labkit train KIND [ARGS...]``                             train a course model (``labkit train --help``)
 ``labkit doctor``                                           versions, device, offline status, shipped models
 ``labkit bench [NAME...]``                                  run scripts from ``benchmarks/``
@@ -19,8 +20,6 @@ line on stderr and exit status 2, having written nothing.
 from __future__ import annotations
 
 import argparse
-import csv
-import itertools
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ from pathlib import Path
 from labkit import DATA_DIR, OUTPUTS_DIR, PROJECT_ROOT, __version__
 from labkit.checks import ArgumentParser, check_choice, check_folder, check_out, flag
 from labkit.course.nbtools import find_notebooks, resolve_parameters
+from labkit.course.sweep import check_sweep, run_plan
 from labkit.shipping.manifest import verify
 
 __all__ = ["cmd_run", "cmd_sweep", "cmd_train", "cmd_ship", "cmd_card", "cmd_doctor", "cmd_bench", "build_parser",
@@ -72,37 +72,25 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    grid = {name: [v for v in values.split(",")] for name, values in (args.parameter or [])}
-    try:  # the grid, every combination's values and --out before papermill is imported
-        if not grid:
-            raise ValueError("-p: expected at least one -p NAME V1,V2,..., got none")
-        empty = [name for name, values in grid.items() if "" in values]
-        if empty:
-            raise ValueError(f"-p: expected comma-separated values, got an empty value for {empty}")
-        notebook = find_notebooks([args.notebook])[0]
-        combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-        resolved = [resolve_parameters([notebook], combo, args.smoke)[notebook] for combo in combos]
-        out = check_out(args.out or OUTPUTS_DIR / "sweeps" / notebook.stem).resolve()
+    try:  # the grid, every combination's values, the executor and --out before papermill or dask is imported
+        plan = check_sweep(args.notebook, _parse_pairs(args.parameter), args.smoke, args.out, args.executor,
+                           args.scheduler, args.workers)
     except (TypeError, ValueError) as err:
         return _refuse("sweep", err)
-    from labkit.course.runner import run_notebook  # lazy: papermill loads only to run
-
-    rows = []
-    for i, params in enumerate(resolved):
-        tag = "_".join(f"{k}={v}" for k, v in params.items() if k != "SMOKE")
-        print(f"▶ [{i + 1}/{len(resolved)}] {tag}", flush=True)
-        result = run_notebook(notebook, params, out / f"run{i:03d}", args.cell_timeout, not args.no_progress)
-        print(f"  {result.status} in {result.seconds:.1f} s" + (f": {result.error}" if result.error else ""))
-        row = {**params, "status": result.status, "seconds": round(result.seconds, 2)}
-        row.update({rec["key"]: rec["value"] for rec in result.records})
-        rows.append(row)
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "sweep.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"table: {out / 'sweep.csv'}")
-    return 1 if any(r["status"] != "ok" for r in rows) else 0
+    try:
+        result = run_plan(plan, args.cell_timeout, not args.no_progress, args.plot, args.retry_failed)
+    except ValueError as err:  # an unreachable --scheduler, or a --plot KEY no job recorded
+        print(f"labkit sweep: {err}", file=sys.stderr)
+        return 1
+    print(f"{len(result.jobs) - len(result.failed)}/{len(result.jobs)} jobs ok, {len(result.ran)} run now in "
+          f"{result.seconds:.1f} s")
+    print(f"table: {result.csv}" + (f"\nplot: {result.plot}" if result.plot else ""))
+    failed = [(job, summary) for job, summary in zip(plan.jobs, result.jobs) if summary["status"] != "ok"]
+    for job, summary in failed:
+        print(f"FAILED {job.tag}: {summary['error']}", file=sys.stderr)
+    if any(job.key not in result.ran for job, _ in failed):
+        print("(failed jobs that finished before are not run again: --retry-failed runs them)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_train(args) -> int:
@@ -234,13 +222,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
     run.set_defaults(func=cmd_run, parser=run)
 
-    sweep = sub.add_parser("sweep", help="run one notebook over a grid of parameter values")
-    sweep.add_argument("notebook")
-    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "V1,V2,..."))
-    sweep.add_argument("--smoke", action="store_true")
-    sweep.add_argument("--out", default=None)
-    sweep.add_argument("--cell-timeout", type=flag("cell_timeout"), default=900)
-    sweep.add_argument("--no-progress", action="store_true")
+    sweep = sub.add_parser(
+        "sweep", help="run one notebook over a grid of parameter values, here or on a Dask cluster",
+        description="One job per combination of the -p values, each in its own kernel. Every job's executed "
+        "notebook, videos and job.json go to OUT/<job>/, written whole or not at all; a job finished before "
+        "is not run again. OUT/sweep.csv: one row per job (parameters, status, seconds, peak memory, error, "
+        "key numbers). A failed job is reported with its cell and error, the others run on, and the exit "
+        "status is 1.")
+    sweep.add_argument("notebook", help="a course notebook (00_tour, 00) or a path to a .ipynb")
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "V1,V2,..."),
+                       help="a parameter and its comma-separated values (repeat -p for a grid)")
+    sweep.add_argument("--smoke", action="store_true", help="tiny settings (SMOKE=True) in every job")
+    sweep.add_argument("--out", default=None, help="output folder (default outputs/sweeps/NOTEBOOK)")
+    sweep.add_argument("--executor", default="local", metavar="{local,dask}",
+                       help="local (default): one job after another here; dask: on dask.distributed workers")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="with --executor dask: a running scheduler (tcp://HOST:8786) whose workers run the "
+                            "jobs (default: a LocalCluster on this machine)")
+    sweep.add_argument("--workers", type=flag("workers"), default=None, metavar="N",
+                       help="with --executor dask and no --scheduler: LocalCluster worker processes, one job "
+                            "each at a time (default: one per core, at most one per job)")
+    sweep.add_argument("--plot", default=None, metavar="KEY",
+                       help="plot this key number (a record() of the notebook) against the swept parameters: "
+                            "OUT/sweep_KEY.png")
+    sweep.add_argument("--retry-failed", action="store_true",
+                       help="run again the jobs whose notebook failed before (finished jobs are skipped)")
+    sweep.add_argument("--cell-timeout", type=flag("cell_timeout"), default=900, help="seconds per cell before failing")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar (local executor)")
     sweep.set_defaults(func=cmd_sweep, parser=sweep)
 
     train = sub.add_parser("train", help="train a course model (KIND list shows the kinds)", add_help=False)

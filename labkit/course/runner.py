@@ -1,7 +1,8 @@
 """``labkit run``: execute the course notebooks headless with papermill and write the course report.
 
 Each notebook runs in a fresh ``python3`` kernel of the current environment with its working directory in
-``notebooks/``. The runner
+``notebooks/``, connected over private sockets (:func:`private_kernel_config`), so kernels started at the same
+time by several processes (``labkit sweep --executor dask``) never race for ports. The runner
 
 1. validates the ``-p NAME VALUE`` parameters against each notebook's annotated parameters cell (before
    anything runs),
@@ -16,13 +17,17 @@ from __future__ import annotations
 import html
 import json
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import papermill
 from papermill.exceptions import PapermillExecutionError
+from traitlets.config import Config
 
 from labkit import NOTEBOOKS_DIR, OUTPUTS_DIR
 from labkit.checks import check_args, check_out
@@ -30,8 +35,8 @@ from labkit.course.nbtools import find_notebooks, resolve_parameters
 from labkit.course.record import read_records
 from labkit.profiling import PeakRSS
 
-__all__ = ["VIDEO_SUFFIXES", "NotebookResult", "find_notebooks", "resolve_parameters", "run_notebook",
-           "run_course", "format_summary", "write_report"]
+__all__ = ["VIDEO_SUFFIXES", "NotebookResult", "find_notebooks", "resolve_parameters", "private_kernel_config",
+           "run_notebook", "run_course", "format_summary", "write_report"]
 
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -72,11 +77,37 @@ def _prefer_this_environment_kernel() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([here, *paths])
 
 
+def private_kernel_config(folder) -> Config:
+    """The kernel manager's configuration for a kernel that talks over Unix sockets in ``folder`` (its own).
+
+    Over TCP, jupyter_client chooses a kernel's five ports by binding port 0 and closing the socket, writes them
+    to the connection file, and the kernel binds them a moment later. A kernel started by another process in that
+    gap can be handed the same ports, and one of the two dies with ``zmq.error.ZMQError: Address already in use``
+    (papermill#511, jupyter_client#487). jupyter_client's ``LocalPortCache`` only keeps apart the kernels of one
+    process, and the workers of a sweep are separate processes. Over ``ipc`` the five "ports" are socket files
+    ``folder/kernel-1`` ... ``kernel-5``: a fresh folder per kernel is a name space no other process allocates
+    from, so there is nothing to race for, and no TCP port is opened. Windows has no ``ipc`` transport: there the
+    kernel keeps TCP (and the race, rare with one kernel at a time).
+    """
+    if os.name != "posix":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
+
+
+#: run_notebook sets this process's environment for the kernel and samples this process's children: one notebook at
+#: a time per process (a Dask worker with several threads runs its sweep jobs one after another).
+_ONE_NOTEBOOK_AT_A_TIME = threading.Lock()
+
+
 def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: int = 900,
                  progress: bool = True, kernel: str = "python3") -> NotebookResult:
     """Execute one notebook with papermill into ``out_dir``; never raises for a failing cell."""
+    with _ONE_NOTEBOOK_AT_A_TIME:
+        return _run_notebook(Path(notebook), parameters, out_dir, cell_timeout, progress, kernel)
 
-    notebook = Path(notebook)
+
+def _run_notebook(notebook: Path, parameters: dict, out_dir, cell_timeout: int, progress: bool,
+                  kernel: str) -> NotebookResult:
     out_dir = Path(out_dir or OUTPUTS_DIR)
     artifacts = out_dir / notebook.stem
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -91,17 +122,19 @@ def run_notebook(notebook: Path, parameters: dict, out_dir=None, cell_timeout: i
     _prefer_this_environment_kernel()
     output = out_dir / notebook.name
     status, error = "ok", ""
+    sockets = tempfile.mkdtemp(prefix="labkit-kernel-")  # short: a Unix socket path has at most 107 bytes
     t0 = time.perf_counter()
     try:
         with PeakRSS(interval=0.2, children=True) as mem:  # the kernel's anonymous resident memory
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name=kernel,
                 cwd=str(notebook.parent), execution_timeout=cell_timeout, progress_bar=progress,
-                log_output=False, request_save_on_cell_execute=False,
+                log_output=False, request_save_on_cell_execute=False, config=private_kernel_config(sockets),
             )
     except Exception as err:  # noqa: BLE001 - a failing notebook is a result, reported below
         status, error = "failed", _describe_error(err)
     finally:
+        shutil.rmtree(sockets, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -1,5 +1,7 @@
 """labkit.course.runner on small throwaway notebooks (each execution starts a real kernel: a few seconds)."""
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -87,3 +89,24 @@ def test_find_notebooks_by_short_name(course):
     assert runner.find_notebooks(["00"], folder=course)[0].name == "00_good.ipynb"
     with pytest.raises(ValueError, match="available: 00_good, 01_bad"):
         runner.find_notebooks(["07"], folder=course)
+
+
+CONNECTION = """
+import json, os
+from ipykernel.connect import get_connection_info
+info = json.loads(get_connection_info())
+print("transport", info["transport"], "ip", info["ip"], "sockets", sorted(os.listdir(os.path.dirname(info["ip"]))))
+"""
+
+
+def test_kernel_talks_over_its_own_unix_sockets_not_tcp_ports(tmp_path):
+    """No port is chosen before the kernel binds it, so parallel kernels cannot race for one (papermill#511)."""
+    nb = _write_notebook(tmp_path / "00_sockets.ipynb", CONNECTION)
+    result = runner.run_notebook(nb, {}, tmp_path / "out", cell_timeout=60, progress=False)
+    assert result.status == "ok", result.error
+    executed = nbformat.read(result.output, as_version=4)
+    text = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    _, transport, _, ip, _, sockets = text.strip().split(maxsplit=5)
+    assert transport == "ipc" and Path(ip).parent.name.startswith("labkit-kernel-"), text
+    assert sockets == "['kernel-1', 'kernel-2', 'kernel-3', 'kernel-4', 'kernel-5']"
+    assert not Path(ip).parent.exists()  # the kernel's socket folder is removed with it
