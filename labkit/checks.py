@@ -31,8 +31,8 @@ from pathlib import Path
 
 import labkit
 
-__all__ = ["Number", "VOCABULARY", "check_number", "check_args", "closest", "check_choice", "inside", "check_folder",
-           "check_out", "ArgumentParser", "flag", "check_namespace"]
+__all__ = ["Number", "VOCABULARY", "check_number", "rule_for", "check_args", "closest", "check_choice", "inside",
+           "check_folder", "check_out", "ArgumentParser", "flag", "check_namespace"]
 
 
 def _fmt(x: float) -> str:
@@ -104,7 +104,8 @@ VOCABULARY: dict[str, Number] = {
                      "draws", "threads", "layers", "text_width", "latent_channels", "layers_per_block", "log_every",
                      "val_every", "window", "n", "num", "length", "per_clip", "pool", "eval_steps", "eval_clips",
                      "twin_pairs", "decode_chunk", "decode_chunk_size", "seq_len", "base_seq_len", "max_seq_len",
-                     "cell_timeout", "stop_at", "sample_size", "tile_size", "workers"], COUNT),
+                     "cell_timeout", "stop_at", "sample_size", "tile_size", "workers", "frames", "captions",
+                     "clips", "videos", "objects", "sigmas", "sizes", "gallery"], COUNT),
     **dict.fromkeys(["warmup", "checkpoint_every", "eval", "curve_clips", "decoder_steps", "image_steps",
                      "full_steps", "vae_steps", "deep_width", "keep", "skip"], OPTIONAL_COUNT),
     "seed": SEED,
@@ -112,9 +113,9 @@ VOCABULARY: dict[str, Number] = {
                      "pos_scale", "posterior_std", "radius", "depth_tol", "gain", "scale", "order"], POSITIVE),
     **dict.fromkeys(["guidance_scale", "min_guidance_scale", "max_guidance_scale", "weight_decay", "grad_clip",
                      "code_consistency", "noise_aug_strength", "motion_bucket_id", "alpha", "base_shift",
-                     "max_shift"], NON_NEGATIVE),
+                     "max_shift", "guidance"], NON_NEGATIVE),
     **dict.fromkeys(["strength", "two_objects", "single_prob", "causal_fraction", "latent_noise", "final_frac",
-                     "threshold", "spatial_stop", "temporal_stop"], FRACTION),
+                     "threshold", "spatial_stop", "temporal_stop", "strengths"], FRACTION),
     **dict.fromkeys(["ema_decay", "cfg_dropout"], DECAY),
     "top_fraction": Number(low=0, high=1, low_open=True),
     "rho": Number(low=1),  # Karras et al. use 7; 1 spaces the sigmas evenly; a tiny rho overflows sigma ** (1 / rho)
@@ -124,6 +125,18 @@ VOCABULARY: dict[str, Number] = {
     "beta_end": Number(low=0, high=1, low_open=True, high_open=True),
     **dict.fromkeys(["logit_mean", "elevation", "azimuth", "azimuth_deg", "elevation_deg"], FINITE),
 }
+
+
+def rule_for(name: str) -> Number | None:
+    """The rule of a parameter named in another style: ``TRAIN_STEPS`` and ``SAMPLE_STEPS`` by the rule of ``steps``,
+    ``NUM_CLIPS`` by ``num_clips`` (the longest ``_``-separated ending that :data:`VOCABULARY` knows); ``None`` when
+    no ending is known."""
+    words = name.lower().split("_")
+    for i in range(len(words)):
+        rule = VOCABULARY.get("_".join(words[i:]))
+        if rule is not None:
+            return rule
+    return None
 
 
 def check_number(value, name: str, rule: Number):

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit import NOTEBOOKS_DIR
+from labkit.checks import rule_for
 
 __all__ = ["FACT_MARK", "FACT_TAG", "Parameter", "read_parameters", "convert_value", "coerce_parameters",
-           "find_notebooks", "resolve_parameters", "is_fact_cell", "strip_outputs", "output_violations"]
+           "check_range", "find_notebooks", "resolve_parameters", "is_fact_cell", "strip_outputs", "output_violations"]
 
 
 FACT_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -93,7 +94,22 @@ def convert_value(param: Parameter, value):
         raise ValueError(f"parameter {param.name} expects {param.type}, got {type(value).__name__} {value!r}")
     if param.type == "float" and not math.isfinite(value):
         raise ValueError(f"parameter {param.name} expects a finite float, got {value!r}")
+    check_range(param.name, value)
     return value
+
+
+def check_range(name: str, value) -> None:
+    """A number (or each number of a list) against the rule of its name (:func:`labkit.checks.rule_for`):
+    ``-p TRAIN_STEPS -5`` is refused like ``--steps -5``."""
+    rule = rule_for(name)
+    values = value if isinstance(value, list) else [value]
+    if rule is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return
+    for v in values:
+        try:
+            rule.check(v, name)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"parameter {err}") from None
 
 
 def coerce_parameters(notebook, given: dict) -> dict:

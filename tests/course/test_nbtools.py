@@ -1,3 +1,5 @@
+import re
+
 import nbformat
 import pytest
 
@@ -58,6 +60,22 @@ def test_coerce_rejects_unknown_names_listing_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['STPES'\].*SMOKE: bool, STEPS: int"):
         nbtools.coerce_parameters(nb, {"STPES": "3"})
     assert nbtools.coerce_parameters(nb, {"STEPS": "3"}) == {"STEPS": 3}
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("TRAIN_STEPS", "-5", "TRAIN_STEPS: expected an integer >= 1, got -5"),
+    ("GUIDANCE", "-1.5", "GUIDANCE: expected a finite number >= 0, got -1.5"),
+    ("SEED", "-1", "SEED: expected a seed in"),
+    ("DECODE_FRAMES", "[9, 0]", "DECODE_FRAMES: expected an integer >= 1, got 0"),
+    ("STRENGTHS", "[0.5, 2.0]", "STRENGTHS: expected a finite number in [0, 1], got 2"),
+])
+def test_numeric_parameters_are_checked_against_their_rule(name, value, message):
+    nb = _notebook("TRAIN_STEPS: int = 3\nGUIDANCE: float = 4.0\nSEED: int = 0\nDECODE_FRAMES: list = [9]\n"
+                   "STRENGTHS: list = [0.0]\nLABEL: str = 'x'")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        nbtools.coerce_parameters(nb, {name: value})
+    assert nbtools.coerce_parameters(nb, {"TRAIN_STEPS": "2", "LABEL": "-5", "STRENGTHS": "[0, 1]"}) == \
+        {"TRAIN_STEPS": 2, "LABEL": "-5", "STRENGTHS": [0, 1]}
 
 
 def test_a_run_fills_in_the_solutions_unless_told_not_to(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labkit.checks import rule_for
 from labkit.course.nbtools import is_fact_cell, output_violations, read_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +77,8 @@ def test_parameters_cell_is_annotated_and_has_smoke(notebook):
     assert "SMOKE" in params and params["SMOKE"].type == "bool" and params["SMOKE"].default is False
     assert "SOLUTIONS" in params and params["SOLUTIONS"].type == "bool" and params["SOLUTIONS"].default is False, \
         "every lesson declares SOLUTIONS: bool = False (its exercises' reference answers, filled in by labkit run)"
+    unruled = [p.name for p in params.values() if p.type in ("int", "float", "list") and rule_for(p.name) is None]
+    assert unruled == [], f"numeric parameters with no range rule in labkit.checks.VOCABULARY: {unruled}"
     undocumented = [p.name for p in params.values() if not p.help]
     assert undocumented == [], f"parameters without a '# help' comment: {undocumented}"
 

@@ -20,7 +20,16 @@ exercises with their status.
 from __future__ import annotations
 
 from labkit.checks import check_choice
-from labkit.course.exercises import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
+from labkit.course.exercises import (
+    lesson00,
+    lesson01,
+    lesson02,
+    lesson03,
+    lesson04,
+    lesson05,
+    lesson06,
+    lesson07,
+)
 from labkit.course.exercises.core import Case, Exercise, Feedback, Mistake, check, compare
 
 __all__ = ["Case", "Exercise", "Feedback", "Mistake", "EXERCISES", "check", "compare", "check_answer", "lesson",
@@ -74,7 +83,7 @@ class Book:
                  "status": self.results[key].status if key in self.results else "not checked"}
                 for key, ex in self.exercises.items()]
 
-    def summary(self) -> "Summary":
+    def summary(self) -> Summary:
         """The lesson's exercises and their status, as a table."""
         return Summary(self.rows())
 
