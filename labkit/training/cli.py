@@ -63,6 +63,7 @@ class Trainer:
     supports: tuple[str, ...] = ()  # the optional common flags it takes: "resume", "init_from"
     init_marker: str = ""  # the file an --init-from folder must hold
     rules: dict = field(default_factory=dict)  # flag name -> labkit.checks.Number, where it differs from VOCABULARY
+    choices: dict = field(default_factory=dict)  # flag name -> the values its module's parser allows (tested equal)
 
 
 @dataclass
@@ -82,15 +83,23 @@ class TrainedRun:
 _T2V_RULES = {"width": Number(integer=True, low=16, multiple_of=16),
               "patch_size": Number(integer=True, among=(1, 2, 4))}
 
+#: The choice flags, known here so that a mistyped name is refused before the trainer module (torch) is imported;
+#: tests/training/test_cli.py checks that they equal the choices of each module's own parser.
+_WORLDS = ("v1", "v2", "v2-large")
+_VAE_CHOICES = {"kind": ("2d", "3d"), "crops": ("random", "object"), "spatial_factor": (4, 8), "world": _WORLDS}
+_T2V_CHOICES = {"t_sampling": ("uniform", "logit-normal"), "world": _WORLDS, "posterior": ("mean", "sample")}
+
 TRAINERS: dict[str, Trainer] = {t.kind: t for t in (
     Trainer("vae", "labkit.training.vae", "vae-3d-v4", "01_latent_compression", None, threads=1,
-            out_name="vae-{kind}", supports=("init_from",), init_marker="config.json"),
+            out_name="vae-{kind}", supports=("init_from",), init_marker="config.json", choices=_VAE_CHOICES),
     Trainer("image-unet", "labkit.training.animatediff", "tiny-image-unet", "02_temporal_attention", 1000),
     Trainer("motion-adapter", "labkit.training.animatediff", "tiny-motion-adapter", "02_temporal_attention", 900),
     Trainer("t2v", "labkit.training.t2v", "tiny-t2v", "04_train_tiny_video_model", None,
-            supports=("resume", "init_from"), init_marker="model_index.json", rules=_T2V_RULES),
+            supports=("resume", "init_from"), init_marker="model_index.json", rules=_T2V_RULES,
+            choices=_T2V_CHOICES),
     Trainer("i2v", "labkit.training.t2v", "tiny-i2v", "04_train_tiny_video_model", None,
-            supports=("resume", "init_from"), init_marker="model_index.json", rules=_T2V_RULES),
+            supports=("resume", "init_from"), init_marker="model_index.json", rules=_T2V_RULES,
+            choices=_T2V_CHOICES),
     Trainer("svd", "labkit.training.svd", "tiny-svd", "05_svd_cogvideox_inference", 800, threads=1),
     Trainer("orbit", "labkit.training.orbit", "tiny-orbit", "06_multiview_generation", None, threads=1),
     Trainer("features", "labkit.training.swnet", "swnet", "07_metric_evaluation", 600),
@@ -134,13 +143,17 @@ def build_parser(trainer: Trainer, module) -> argparse.ArgumentParser:
 
 
 def vocabulary_parser(trainer: Trainer) -> argparse.ArgumentParser:
-    """A flag for every name in :data:`labkit.checks.VOCABULARY` (and ``trainer.rules``), typed by its rule and
-    matched only in full: ``parse_known_args`` over the flags the common parser left refuses ``--batch 0`` or
-    ``--lr nan`` before the trainer module is imported (the full parser rejects flags the trainer lacks)."""
+    """A flag for every name in :data:`labkit.checks.VOCABULARY` (and ``trainer.rules``), typed by its rule, and one
+    for every flag of ``trainer.choices``, matched only in full: ``parse_known_args`` over the flags the common
+    parser left refuses ``--batch 0``, ``--lr nan`` or ``--kind 4d`` before the trainer module is imported (the full
+    parser rejects flags the trainer lacks)."""
     p = ArgumentParser(prog=f"labkit train {trainer.kind}", add_help=False, allow_abbrev=False)
     for name, rule in {**VOCABULARY, **trainer.rules}.items():
-        if name not in ("steps", "seed", "threads"):  # the common parser's own
+        if name not in ("steps", "seed", "threads", *trainer.choices):  # the common parser's own, the choices
             p.add_argument("--" + name.replace("_", "-"), dest=name, type=flag(name, rule))
+    for name, values in trainer.choices.items():
+        kind = type(values[0])
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind if kind is int else str, choices=values)
     return p
 
 

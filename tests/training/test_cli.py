@@ -40,15 +40,38 @@ def test_every_trainer_makes_a_registered_model_and_lists_it(capsys):
     (["--width", "40"], "--width: expected an integer >= 16, a multiple of 16, got 40"),
     (["--patch-size", "3"], "--patch-size: expected an integer in {1, 2, 4}, got 3"),
     (["--ema-decay", "1"], "--ema-decay: expected a finite number in [0, 1), got 1"),
+    (["--world", "v3"], "--world: invalid choice: 'v3'"),
+    (["--t-sampling", "logit"], "--t-sampling: invalid choice: 'logit'"),
+    (["--posterior", "mode"], "--posterior: invalid choice: 'mode'"),
 ])
-def test_bad_common_flags_are_refused_before_the_trainer_is_imported(argv, message):
-    code = ("import sys\nfrom labkit.training.cli import main\ntry:\n    main('t2v', sys.argv[1:])\n"
+def test_bad_common_flags_are_refused_before_the_trainer_is_imported(argv, message, kind="t2v"):
+    code = (f"import sys\nfrom labkit.training.cli import main\ntry:\n    main({kind!r}, sys.argv[1:])\n"
             "except SystemExit as e:\n    print('exit', e.code, 'labkit.training.t2v' in sys.modules, "
             "'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
                          cwd=labkit.PROJECT_ROOT)
     assert out.stdout.strip() == "exit 2 False False", out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--kind", "4d"], "--kind: invalid choice: '4d' (choose from '2d', '3d')"),
+    (["--kind", "3d", "--spatial-factor", "2"], "--spatial-factor: invalid choice: 2 (choose from 4, 8)"),
+    (["--kind", "3d", "--crops", "centre"], "--crops: invalid choice: 'centre'"),
+])
+def test_bad_vae_choices_are_refused_before_the_trainer_is_imported(argv, message):
+    test_bad_common_flags_are_refused_before_the_trainer_is_imported(argv, message, kind="vae")
+
+
+@pytest.mark.parametrize("kind", [k for k, t in cli.TRAINERS.items() if t.choices])
+def test_the_shells_choices_are_the_trainer_modules_own(kind):
+    import importlib
+
+    trainer = cli.TRAINERS[kind]
+    parser = cli.build_parser(trainer, importlib.import_module(trainer.module))
+    theirs = {a.dest: tuple(a.choices) for a in parser._actions if a.choices is not None}
+    assert {name: tuple(sorted(v)) for name, v in theirs.items()} == \
+        {name: tuple(sorted(v)) for name, v in trainer.choices.items()}
 
 
 def test_an_unknown_trainer_is_refused(capsys):
