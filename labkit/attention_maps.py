@@ -30,6 +30,8 @@ from diffusers.models.attention_processor import Attention
 from einops import rearrange
 from torch.overrides import TorchFunctionMode
 
+from labkit.checks import check_args
+
 __all__ = ["TEMPORAL_NAMES", "attention_modules", "capture_attention", "attention_probs", "temporal_maps",
            "joint_video_maps", "frame_attention", "query_frame_attention"]
 
@@ -120,6 +122,7 @@ class capture_attention:  # noqa: N801 - used as a context manager, like torch.n
 def temporal_maps(probs: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
     """Temporal-attention probabilities ``((B*H*W), heads, F, F)`` (pixels in ``(b h w)`` order, as diffusers'
     motion modules and SVD reshape them) -> ``(B, heads, F_q, F_k, H, W)``."""
+    check_args(batch=batch, height=height, width=width)
     if probs.ndim != 4 or probs.shape[0] != batch * height * width:
         raise ValueError(f"expected probs of shape (B*H*W={batch * height * width}, heads, F, F), "
                          f"got {tuple(probs.shape)}: wrong layer resolution?")
@@ -129,6 +132,7 @@ def temporal_maps(probs: torch.Tensor, batch: int, height: int, width: int) -> t
 def joint_video_maps(probs: torch.Tensor, num_frames: int, height: int, width: int, text_tokens: int = 0):
     """Joint-attention probabilities ``(B, heads, T+N, T+N)`` over ``[T text tokens, N = F*H*W video
     patches]`` (CogVideoX's order) -> video-to-video part ``(B, heads, F, H, W, F, H, W)`` (query, key)."""
+    check_args(num_frames=num_frames, height=height, width=width, text_tokens=text_tokens)
     n = num_frames * height * width
     if probs.ndim != 4 or probs.shape[-1] != text_tokens + n:
         raise ValueError(f"expected probs of shape (B, heads, {text_tokens}+{n}, {text_tokens}+{n}) for "
@@ -153,6 +157,7 @@ def query_frame_attention(maps: torch.Tensor, frame: int, y: int, x: int) -> tor
     heads: ``(F,)`` from temporal maps ``(B, n, F, F, H, W)`` (what the notebook's widget plots)."""
     if maps.ndim != 6:
         raise ValueError(f"expected temporal maps (B, heads, F, F, H, W), got shape {tuple(maps.shape)}")
+    check_args(frame=frame, y=y, x=x)
     f, h, w = maps.shape[2], maps.shape[4], maps.shape[5]
     if not (0 <= frame < f and 0 <= y < h and 0 <= x < w):
         raise ValueError(f"expected frame < {f}, y < {h}, x < {w}, got frame={frame}, y={y}, x={x}")

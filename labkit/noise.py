@@ -245,6 +245,14 @@ def compare_initial_noise(generate: Callable[[torch.Tensor], torch.Tensor], shap
     seeds = list(seeds)
     if not seeds or not settings or not metrics:
         raise ValueError("expected at least one seed, one noise setting and one metric")
+    _check_callables(generate=generate, **{f"metrics[{k!r}]": m for k, m in metrics.items()})
+    for seed in seeds:
+        check_args(seed=seed)
+    for label, kwargs in settings.items():
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"settings[{label!r}]: expected a dict of correlated_noise arguments, "
+                            f"got {type(kwargs).__name__}")
+        check_args(alpha=kwargs.get("alpha", 1.0))
     rows = []
     for label, kwargs in settings.items():
         values = {name: [] for name in metrics}
@@ -254,6 +262,12 @@ def compare_initial_noise(generate: Callable[[torch.Tensor], torch.Tensor], shap
                 values[name].append(float(metric(video)))
         rows.append({"noise": label, "n": len(seeds), **_mean_and_se(values)})
     return rows
+
+
+def _check_callables(**functions) -> None:
+    for name, fn in functions.items():
+        if not callable(fn):
+            raise TypeError(f"{name}: expected a function, got {type(fn).__name__}")
 
 
 def _mean_and_se(values: dict[str, list[float]]) -> dict[str, float]:
@@ -293,9 +307,14 @@ def steps_vs_quality(generate: Callable[[str, int, int], torch.Tensor], samplers
     measured with ``metrics`` (e.g. prompt adherence and flicker). One row per (sampler, steps) with the mean
     and standard error over seeds, plus the seconds per video."""
 
-    seeds = list(seeds)
-    if not seeds or not metrics:
-        raise ValueError("expected at least one seed and one metric")
+    seeds, samplers, steps = list(seeds), list(samplers), list(steps)
+    if not seeds or not metrics or not samplers or not steps:
+        raise ValueError("expected at least one sampler, one step count, one seed and one metric")
+    _check_callables(generate=generate, **{f"metrics[{k!r}]": m for k, m in metrics.items()})
+    for seed in seeds:
+        check_args(seed=seed)
+    for n in steps:
+        check_args(steps=n)
     rows = []
     for sampler in samplers:
         for n in steps:

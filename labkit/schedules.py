@@ -355,6 +355,12 @@ def matching_sigma(sigmas, psnrs, target_psnr: float) -> float:
     p = torch.as_tensor(psnrs, dtype=torch.float64)
     if s.shape != p.shape or s.ndim != 1 or len(s) < 2:
         raise ValueError(f"expected two 1-D sequences of equal length >= 2, got {tuple(s.shape)} and {tuple(p.shape)}")
+    if not ((s > 0) & (s < 1)).all():
+        raise ValueError(f"sigmas: expected flow sigmas in (0, 1), got {s.tolist()}")
+    if not torch.isfinite(p).all():
+        raise ValueError(f"psnrs: expected finite values in dB, got {p.tolist()}")
+    if isinstance(target_psnr, bool) or not isinstance(target_psnr, (int, float)) or not math.isfinite(target_psnr):
+        raise ValueError(f"target_psnr: expected a finite number of dB, got {target_psnr!r}")
     if not (p.min() <= target_psnr <= p.max()):
         raise ValueError(f"target {target_psnr:.2f} dB is outside the measured range [{p.min():.2f}, {p.max():.2f}]")
     x = torch.log(s / (1 - s))

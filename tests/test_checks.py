@@ -251,3 +251,35 @@ def test_guidance_nan_is_refused_before_the_pipeline_runs():
     with pytest.raises(ValueError, match="noise_aug_strength: expected"):
         runs.sweep_knob(SimpleNamespace(unet=object()), [object()], "noise_aug_strength", [0.02, -1.0], 9, 64, 64,
                         4)
+
+
+def test_sweep_helpers_and_map_readers_refuse_bad_arguments_by_name():
+    from labkit import attention_maps
+
+    video = lambda *args: CLIP  # noqa: E731 - a stand-in generator: the checks come before any call
+    metric = {"mean": lambda v: float(v.mean())}
+    refusals = [
+        (lambda: noise.steps_vs_quality(video, ["ddim"], [4, 0], [0], metric), "steps: expected an integer >= 1"),
+        (lambda: noise.steps_vs_quality(video, ["ddim"], [4], [-1], metric), "seed: expected a seed"),
+        (lambda: noise.steps_vs_quality(video, [], [4], [0], metric), "expected at least one sampler"),
+        (lambda: noise.steps_vs_quality("video", ["ddim"], [4], [0], metric), "generate: expected a function"),
+        (lambda: noise.compare_initial_noise(video, (4, 3, 8, 8), {"a": {"alpha": math.nan}}, [0], metric),
+         "alpha: expected a finite number >= 0"),
+        (lambda: noise.compare_initial_noise(video, (4, 3, 8, 8), {"a": "mixed"}, [0], metric),
+         "settings['a']: expected a dict"),
+        (lambda: noise.compare_initial_noise(video, (4, 3, 8, 8), {"a": {}}, [0], {"m": 3}),
+         "metrics['m']: expected a function"),
+        (lambda: schedules.matching_sigma([0.2, 1.5], [30.0, 10.0], 20.0), "sigmas: expected flow sigmas in (0, 1)"),
+        (lambda: schedules.matching_sigma([0.2, 0.5], [30.0, math.nan], 20.0), "psnrs: expected finite values"),
+        (lambda: schedules.matching_sigma([0.2, 0.5], [30.0, 10.0], math.nan), "target_psnr: expected a finite"),
+        (lambda: attention_maps.temporal_maps(torch.rand(4, 1, 2, 2), 0, 2, 2), "batch: expected an integer >= 1"),
+        (lambda: attention_maps.joint_video_maps(torch.rand(1, 1, 4, 4), 1, 2, 2, text_tokens=-1),
+         "text_tokens: expected an integer >= 0"),
+        (lambda: attention_maps.query_frame_attention(torch.rand(1, 1, 2, 2, 3, 3), 1, -1, 0),
+         "y: expected an integer >= 0"),
+    ]
+    for call, message in refusals:
+        with pytest.raises((TypeError, ValueError)) as err:
+            call()
+        assert str(err.value).startswith(message), (message, str(err.value))
+    assert schedules.matching_sigma([0.2, 0.5], [30.0, 10.0], 20.0) == pytest.approx(1 / 3)  # logit midway: ln 0.5
