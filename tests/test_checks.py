@@ -28,6 +28,11 @@ from labkit.models import cogvideox
 from labkit.models.orbit_unet import OrbitConfig
 from labkit.models.text import shapes_tokenizer
 from labkit.training.loop import TrainConfig, cosine_lr
+from labkit.widgets import inference as widgets_inference
+from labkit.widgets import multiview as widgets_multiview
+from labkit.widgets import schedules as widgets_schedules
+from labkit.widgets import t2v as widgets_t2v
+from labkit.widgets import tour as widgets_tour
 
 PROPERTY = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -283,3 +288,18 @@ def test_sweep_helpers_and_map_readers_refuse_bad_arguments_by_name():
             call()
         assert str(err.value).startswith(message), (message, str(err.value))
     assert schedules.matching_sigma([0.2, 0.5], [30.0, 10.0], 20.0) == pytest.approx(1 / 3)  # logit midway: ln 0.5
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: widgets_t2v.t2v_panel(None, steps=0), "steps: expected an integer >= 1, got 0"),
+    (lambda: widgets_t2v.t2v_panel(None, guidance=math.nan), "guidance: expected a finite number >= 0, got nan"),
+    (lambda: widgets_multiview.generator_panel(None, None, num_views=0), "num_views: expected an integer >= 1"),
+    (lambda: widgets_inference.plan_panel(height=-32), "height: expected an integer >= 1, got -32"),
+    (lambda: widgets_tour.caption_composer(seed=-1), "seed: expected a seed in [0, 2**32)"),
+    (lambda: widgets_schedules.schedule_explorer(num_train_timesteps=0), "num_train_timesteps: expected an integer"),
+    (lambda: widgets_schedules.noise_correlation_explorer(alpha=-1.0), "alpha: expected a finite number >= 0"),
+])
+def test_widget_panels_refuse_bad_settings_before_building(build, message):
+    with pytest.raises((TypeError, ValueError)) as err:
+        build()
+    assert str(err.value).startswith(message)

@@ -13,6 +13,7 @@ import html
 import ipywidgets as w
 
 from labkit import inference
+from labkit.checks import check_args
 from labkit.video import video_html
 
 __all__ = ["plan_panel", "describe_measurement"]
@@ -31,6 +32,7 @@ def describe_measurement(m, predicted_bytes: int | None = None) -> str:
 def plan_panel(spec: str = "random:tiny-cogvideox", device: str = "cpu", num_frames: int = 9, height: int = 32,
                width: int = 32, steps: int = 2):
     """A dropdown of plans and a Run button; each run loads a fresh pipeline from ``spec`` and measures it."""
+    check_args(num_frames=num_frames, height=height, width=width, steps=steps)
 
     plan = w.Dropdown(options=list(inference.PLANS), value="none", description="plan")
     run = w.Button(description="Run")

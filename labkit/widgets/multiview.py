@@ -10,6 +10,7 @@ import html
 
 import ipywidgets as w
 
+from labkit.checks import check_args
 from labkit.metrics.quality import psnr
 from labkit.models.orbit_unet import generate_for_object
 from labkit.multiview import reprojection_demo
@@ -67,6 +68,7 @@ def render_generator(unet, obj, values: dict, num_views: int = 8, size: int = 32
 
 def generator_panel(unet, obj, note: str = "", steps: int = 10, num_views: int = 8, size: int = 32):
     """Elevation and azimuth sliders (plus sampler steps and seed) on the orbit generator for one object."""
+    check_args(steps=steps, num_views=num_views, size=size)
 
     controls = {"elevation": w.FloatSlider(value=20.0, min=5.0, max=35.0, step=5.0, description="elevation"),
                 "azimuth": w.FloatSlider(value=0.0, min=0.0, max=45.0, step=5.0, description="azimuth"),

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from labkit.checks import check_args
 from labkit.noise import NOISE_KINDS, correlation_demo, covariance_standard_error
 from labkit.profiling import torch_threads
 from labkit.schedules import CURVE_SCHEDULES, schedule_curves
@@ -79,6 +80,7 @@ def schedule_explorer(name: str = "scaled_linear", num_train_timesteps: int = 10
     with a line on the terminal SNR and the plot), plus ``.timings_ms`` (one ``(compute, draw)`` pair per update)
     and ``.plot`` (the :class:`ScheduleCurvesPlot`).
     """
+    check_args(num_train_timesteps=num_train_timesteps)
 
     plot = ScheduleCurvesPlot(num_train_timesteps)
     timings: list[tuple[float, float]] = []
@@ -127,6 +129,7 @@ def noise_correlation_explorer(alpha: float = 1.0, kind: str = "mixed", num_fram
     """Alpha slider and kind dropdown -> a noise clip's frames and its frame-correlation matrix (theory and
     measured), with the largest gap between them in standard errors. Built on
     :func:`labkit.widgets.control_panel` (``.controls``, ``.view``)."""
+    check_args(alpha=alpha, num_frames=num_frames, size=size, draws=draws)
 
     controls = {
         "alpha": w.FloatSlider(value=alpha, min=0.0, max=4.0, step=0.1, description="alpha"),

@@ -11,6 +11,7 @@ import html
 
 import ipywidgets as w
 
+from labkit.checks import check_args
 from labkit.data.shapes import compose_caption
 from labkit.metrics import prompt_adherence
 from labkit.models.cogvideox import generate
@@ -40,6 +41,7 @@ def t2v_panel(pipe, note: str = "", steps: int = 25, guidance: float = 4.0):
 
     ``note`` is shown above every video (e.g. which model it is and how long it was trained).
     """
+    check_args(steps=steps, guidance=guidance)
 
     controls = {
         **caption_controls(),

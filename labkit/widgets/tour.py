@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipywidgets as w
 
+from labkit.checks import check_args
 from labkit.data.shapes import compose_caption, make_clip
 from labkit.video import video_html
 from labkit.widgets import caption_controls, control_panel
@@ -18,6 +19,7 @@ __all__ = ["caption_clip_html", "caption_composer"]
 def caption_clip_html(color: str, shape: str, direction: str, speed: str = "normal", seed: int = 0,
                       num_frames: int = 17, size: int = 64, width: int = 256) -> tuple[str, str]:
     """Render the clip of a composed caption; returns ``(caption, html)`` with an inline video."""
+    check_args(seed=seed, num_frames=num_frames, size=size, width=width)
     caption = compose_caption(color, shape, direction, speed)
     clip = make_clip(caption, seed=seed, num_frames=num_frames, size=size)
     return caption, video_html(clip.video, fps=8, width=width, title=caption)
@@ -29,6 +31,7 @@ def caption_composer(seed: int = 0, num_frames: int = 17, size: int = 64):
     Returns an ``ipywidgets.VBox`` with ``.controls`` (name -> widget) and ``.view`` (the ``HTML`` showing
     the clip).
     """
+    check_args(seed=seed, num_frames=num_frames, size=size)
 
     controls = {
         **caption_controls(),
