@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labkit-installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: course test lab smoke setup browser-deps clean
+.PHONY: course test lab smoke setup wheels browser-deps clean
 
 course: setup  ## run the whole course headless; writes outputs/ and outputs/report.{md,html}
 	$(BIN)/labkit run
@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,ui]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (labkit)" >/dev/null
 	touch $(STAMP)
+
+wheels:  ## download every package setup installs into wheels/, for laptops with no network (docs/workshop.md)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip download --quiet --dest wheels pip "setuptools>=77" torch==2.13.0 ".[dev,ui]"
 
 browser-deps:  ## Debian's chromium for the real-browser test (skipped with a reason if it cannot be installed)
 	@sh tools/install_chromium.sh

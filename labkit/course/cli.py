@@ -207,6 +207,25 @@ def cmd_bench(args) -> int:
     return code
 
 
+def cmd_exercises(args) -> int:
+    """``labkit exercises [LESSON ...] [--markdown]``."""
+    from labkit.course import exercises  # lazy: the exercises import torch and every lesson's ideas
+
+    try:
+        lessons = [str(n).zfill(2) for n in args.lessons] or None
+        for number in lessons or ():
+            exercises.lesson(number)
+    except (TypeError, ValueError) as err:
+        return _refuse("exercises", err)
+    if args.markdown:
+        print(exercises.guide_table(lessons))
+        return 0
+    for ex in exercises.EXERCISES.values():
+        if lessons is None or ex.lesson in lessons:
+            print(f"{ex.id:<28} {ex.title}\n{'':<28} teaches: {ex.teaches}\n{'':<28} task: {ex.task}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="labkit", description="Video Diffusion Lab command line")
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
@@ -268,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     card = sub.add_parser("card", help="(re)write the model card README.md of shipped pipeline folders")
     card.add_argument("folders", nargs="+", type=Path, help="pipeline folders, e.g. data/models/tiny-t2v")
     card.set_defaults(func=cmd_card, parser=card)
+
+    exercises = sub.add_parser("exercises", help="list the lessons' exercises, what each teaches, its typical mistakes")
+    exercises.add_argument("lessons", nargs="*", help="lesson numbers (02 ...); default: all")
+    exercises.add_argument("--markdown", action="store_true", help="the instructor guide's table (docs/workshop.md)")
+    exercises.set_defaults(func=cmd_exercises, parser=exercises)
 
     bench = sub.add_parser("bench", help="run benchmark scripts from benchmarks/")
     bench.add_argument("names", nargs="*")

@@ -100,7 +100,17 @@ def test_compare_names_what_is_wrong():
     assert "index (1, 2, 3)" in compare(one_off, want)
     assert "expected a tensor, got string" == compare("x", want)
     assert "shape is wrong" in compare((2, 4), (2, 3), names=("batch", "shape"))
-    assert compare(1.0 + 1e-9, 1.0) is None and compare(1.01, 1.0) is not None
+    assert compare(1.0 + 1e-9, 1.0) is None and compare(1.01, 1.0) == "not the right value"  # no ratio for one
+    assert compare(-2.0, 2.0) == "not the right value"
+
+
+def test_a_factor_common_to_every_case_is_named_for_number_answers():
+    ex = Exercise(lesson="xx", key="k", title="t", task="t", teaches="t", reference=lambda n: n * 2.0,
+                  cases=(Case("n=3", {"n": 3}), Case("n=5", {"n": 5})), mistakes=(Mistake("m", lambda n: n, "h"),))
+    assert check(ex, lambda n: n * 6.0).hint == ("off by a constant factor: your output is 3 times the right one "
+                                                 "(on every case)")
+    assert check(ex, lambda n: -n * 2.0).hint == "the right size with the wrong sign (on every case)"
+    assert check(ex, lambda n: n * 2.0 + 1).hint == "not the right value (case: n=3)"
 
 
 def test_a_failure_only_at_an_edge_case_is_called_so():

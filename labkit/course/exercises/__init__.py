@@ -32,7 +32,7 @@ from labkit.course.exercises import (
 )
 from labkit.course.exercises.core import Case, Exercise, Feedback, Mistake, check, compare
 
-__all__ = ["Case", "Exercise", "Feedback", "Mistake", "EXERCISES", "check", "compare", "check_answer", "lesson",
+__all__ = ["Case", "Exercise", "Feedback", "Mistake", "EXERCISES", "check", "compare", "check_answer", "guide_table", "lesson",
            "Book", "Summary", "book"]
 
 _LESSON_MODULES = (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07)
@@ -46,6 +46,20 @@ def lesson(number: str) -> list[Exercise]:
     lessons = sorted({ex.lesson for ex in EXERCISES.values()})
     check_choice(str(number), "lesson", lessons, what="lesson")
     return [ex for ex in EXERCISES.values() if ex.lesson == str(number)]
+
+
+def guide_table(lessons=None) -> str:
+    """The instructor guide's table of exercises (markdown): per exercise what it teaches and the typical wrong
+    answers the check recognises, with the hint each earns. ``labkit exercises --markdown`` prints it;
+    ``docs/workshop.md`` holds it (a test keeps the two equal)."""
+    numbers = sorted({ex.lesson for ex in EXERCISES.values()}) if lessons is None else [str(n) for n in lessons]
+    lines = ["| exercise | what the learner writes | what it teaches | typical wrong answers (the hint they get) |",
+             "|---|---|---|---|"]
+    for number in numbers:
+        for ex in lesson(number):
+            wrong = "<br>".join(f"*{m.name}*: {m.hint}" for m in ex.mistakes)
+            lines.append(f"| `{ex.id}` | {ex.title} | {ex.teaches} | {wrong} |".replace("\n", " "))
+    return "\n".join(lines)
 
 
 def check_answer(exercise_id: str, answer) -> Feedback:

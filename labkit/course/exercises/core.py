@@ -204,12 +204,14 @@ def compare(got, want, rtol: float = 1e-5, atol: float = 1e-6, names: Sequence[s
         return "your output contains NaN or infinity: look for a division by zero or a square root of a negative"
     if torch.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
         return None
+    if g.numel() < 2:  # a ratio or a sign of one number would give the number away
+        return "not the right value"
     if torch.allclose(g, -w, rtol=rtol, atol=atol) and w.abs().max() > atol:
         return "the right size with the wrong sign"
     if g.dim() >= 2 and g.shape[-1] == g.shape[-2] and torch.allclose(g.transpose(-1, -2), w, rtol=rtol, atol=atol):
         return "transposed: rows and columns are swapped"
     nonzero = w.abs() > atol
-    if nonzero.any() and (g[~nonzero].abs() <= atol).all():
+    if nonzero.sum() >= 2 and (g[~nonzero].abs() <= atol).all():
         ratio = g[nonzero] / w[nonzero]
         if torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-4) and not math.isclose(
                 float(ratio.flatten()[0]), 1.0, rel_tol=1e-4):
@@ -220,6 +222,17 @@ def compare(got, want, rtol: float = 1e-5, atol: float = 1e-6, names: Sequence[s
         return (f"right at most entries, wrong at {int(bad.sum())} of {bad.numel()} (the first at index {where}): "
                 f"look at that end of the range")
     return "the values differ from the right ones"
+
+
+def _across_cases(got: list, want: list, rtol: float, atol: float) -> str | None:
+    """Where every case gives one number: the same factor or sign error on every case, named (one case alone
+    would give its answer away)."""
+    g, w = [_as_tensor(x) for x in got], [_as_tensor(x) for x in want]
+    if any(x is None or x.numel() != 1 for x in g + w) or isinstance(want[0], bool):
+        return None
+    hint = compare(torch.stack([x.reshape(()) for x in g]), torch.stack([x.reshape(()) for x in w]), rtol, atol)
+    return hint if hint and hint.startswith(("off by a constant factor", "the right size with the wrong sign")) \
+        else None
 
 
 def check(exercise: Exercise, answer) -> Feedback:
@@ -239,7 +252,8 @@ def check(exercise: Exercise, answer) -> Feedback:
             return fb
     if all(g is None for g in got):
         return Feedback(exercise.id, exercise.title, False, False,
-                        "your function returns None: finish it with `return ...` and run the cell again")
+                        "not answered yet: your function returns None; write its body, ending in `return ...`, "
+                        "and run the cell again")
     diffs = [compare(g, w, exercise.rtol, exercise.atol, exercise.names) for g, w in zip(got, want)]
     if all(d is None for d in diffs):
         fb.passed = True
@@ -254,6 +268,10 @@ def check(exercise: Exercise, answer) -> Feedback:
             return fb
     failing = [c for c, d in zip(exercise.cases, diffs) if d is not None]
     first = next(d for d in diffs if d is not None)
+    across = _across_cases(got, want, exercise.rtol, exercise.atol)
+    if across is not None:
+        fb.hint = f"{across} (on every case)"
+        return fb
     if all(c.edge for c in failing):
         fb.hint = f"right on the ordinary cases, wrong on the edge case '{failing[0].label}': {first}"
     else:
