@@ -74,7 +74,7 @@ def _hub_hint(repo_id: str) -> str:
     name = repo_id.split("/")[-1]
     return (f"{repo_id!r} is not in the local Hugging Face cache ({HF_HUB_CACHE}) and labkit never downloads "
             f"during a lesson (offline first).\nTo run the real model:\n"
-            f"  1. on a machine with internet: huggingface-cli download {repo_id} --local-dir ~/models/{name}\n"
+            f"  1. on a machine with internet: hf download {repo_id} --local-dir ~/models/{name}\n"
             f"  2. pass the folder: MODEL=\"~/models/{name}\" (or copy the cache folder here)\n"
             f"To measure its cost without the download (GPU), use MODEL=\"real-size-random:{repo_id}\".")
 

@@ -17,7 +17,7 @@ def test_hub_id_without_local_copy_fails_with_instructions(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "huggingface-cli download THUDM/CogVideoX-5b" in out.stdout and "real-size-random" in out.stdout
+    assert "hf download THUDM/CogVideoX-5b" in out.stdout and "real-size-random" in out.stdout
 
 
 def test_a_missing_course_pipeline_says_how_to_restore_it(monkeypatch, tmp_path):
