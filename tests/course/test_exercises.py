@@ -9,6 +9,7 @@ import re
 import pytest
 import torch
 
+import labkit
 from labkit import NOTEBOOKS_DIR
 from labkit.course import exercises
 from labkit.course.exercises import EXERCISES, Book, Case, Exercise, Mistake, check, check_answer, compare
@@ -153,3 +154,26 @@ def test_every_lesson_asks_at_least_two_exercises(notebook):
     assert len(keys) >= 2, f"{notebook.name} asks {len(keys)} exercises; every lesson asks at least two"
     known = {ex.key for ex in exercises.lesson(number)}
     assert set(keys) == known, f"{notebook.name}: checks {sorted(keys)}, the lesson defines {sorted(known)}"
+
+
+def test_the_instructor_guide_lists_every_exercise_as_labkit_exercises_prints_it():
+    guide = (labkit.PROJECT_ROOT / "docs" / "workshop.md").read_text()
+    block = guide.split("<!-- exercises:start -->\n", 1)[1].split("<!-- exercises:end -->", 1)[0]
+    assert block.strip() == exercises.guide_table().strip(), \
+        "docs/workshop.md's exercise table is out of date: paste `labkit exercises --markdown` between the markers"
+    assert all(f"`{ex_id}`" in block for ex_id in EXERCISES)
+
+
+def test_labkit_exercises_lists_and_refuses(capsys):
+    from labkit.course.cli import main
+
+    assert main(["exercises", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "02.causal_mask" in out and "teaches:" in out and "03." not in out
+    assert main(["exercises", "12"]) == 2
+    assert "unknown lesson '12'" in capsys.readouterr().err
+
+
+def test_an_answer_of_the_wrong_kind_is_told_so_not_that_it_raised():
+    fb = check_answer("02.temporal_pattern", ["b f (n d) h w", "(b h w) n f d"])
+    assert fb.hint.startswith("expected an einops pattern (a string), got list") and "raised" not in fb.hint

@@ -27,9 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["Case", "Mistake", "Exercise", "Feedback", "check", "compare", "call_answer", "PLACEHOLDER_HINT"]
+__all__ = ["Case", "Mistake", "Exercise", "Feedback", "WrongKind", "check", "compare", "call_answer",
+           "PLACEHOLDER_HINT"]
 
 PLACEHOLDER_HINT = "not answered yet: replace the `...` with your answer and run the cell again"
+
+
+class WrongKind(TypeError):
+    """Raised by an exercise's ``run`` when the answer is not the kind of thing the exercise asks for (a string
+    where a pattern is asked, an array where a tensor is); its message is the hint, shown as it is."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,9 @@ def check(exercise: Exercise, answer) -> Feedback:
             got.append(exercise.run(answer, **copy.deepcopy(case.inputs)))
         except NotImplementedError:
             return Feedback(exercise.id, exercise.title, False, False, PLACEHOLDER_HINT)
+        except WrongKind as err:
+            fb.hint = f"{err} (on the case: {case.label})"
+            return fb
         except Exception as err:  # the learner's own error, shown to the learner
             fb.hint = f"your answer raised {type(err).__name__}: {err} (on the case: {case.label})"
             return fb

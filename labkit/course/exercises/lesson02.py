@@ -7,7 +7,7 @@ import torch
 from einops import rearrange
 
 from labkit.attention import PATTERNS, token_mask
-from labkit.course.exercises.core import Case, Exercise, Mistake
+from labkit.course.exercises.core import Case, Exercise, Mistake, WrongKind
 
 LESSON = "02"
 
@@ -19,7 +19,7 @@ def _feature_video(b: int, f: int, c: int, h: int, w: int) -> torch.Tensor:
 
 def _apply_pattern(pattern, x, heads):
     if not isinstance(pattern, str):
-        raise TypeError(f"expected an einops pattern (a string), got {type(pattern).__name__}")
+        raise WrongKind(f"expected an einops pattern (a string), got {type(pattern).__name__}")
     return rearrange(x, pattern, n=heads) if "n" in pattern.split("->")[0] else rearrange(x, pattern)
 
 
