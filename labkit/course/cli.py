@@ -209,14 +209,15 @@ def cmd_bench(args) -> int:
 
 def cmd_exercises(args) -> int:
     """``labkit exercises [LESSON ...] [--markdown]``."""
-    from labkit.course import exercises  # lazy: the exercises import torch and every lesson's ideas
-
     try:
         lessons = [str(n).zfill(2) for n in args.lessons] or None
+        known = sorted(nb.stem[:2] for nb in find_notebooks())
         for number in lessons or ():
-            exercises.lesson(number)
+            check_choice(number, "LESSON", known, what="lesson")
     except (TypeError, ValueError) as err:
         return _refuse("exercises", err)
+    from labkit.course import exercises  # lazy: the exercises import torch and every lesson's ideas
+
     if args.markdown:
         print(exercises.guide_table(lessons))
         return 0

@@ -171,7 +171,7 @@ def test_labkit_exercises_lists_and_refuses(capsys):
     out = capsys.readouterr().out
     assert "02.causal_mask" in out and "teaches:" in out and "03." not in out
     assert main(["exercises", "12"]) == 2
-    assert "unknown lesson '12'" in capsys.readouterr().err
+    assert "LESSON: unknown lesson '12'" in capsys.readouterr().err
 
 
 def test_an_answer_of_the_wrong_kind_is_told_so_not_that_it_raised():
