@@ -3,7 +3,9 @@ gives the solution away, and every lesson notebook asks at least two of them."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
 
 import pytest
@@ -45,6 +47,15 @@ def test_every_exercise_is_taught_and_has_mistakes(ex_id):
     ex = EXERCISES[ex_id]
     assert ex.task and ex.teaches and ex.title
     assert len(ex.cases) >= 2 and ex.mistakes, f"{ex_id}: needs at least two cases and one typical mistake"
+
+
+@pytest.mark.parametrize("ex_id", IDS)
+def test_typical_mistakes_are_told_apart(ex_id):
+    ex = EXERCISES[ex_id]
+    outputs = [ex.outputs(m.answer) for m in ex.mistakes]
+    for i, j in itertools.combinations(range(len(outputs)), 2):
+        same = all(compare(a, b, ex.rtol, ex.atol) is None for a, b in zip(outputs[i], outputs[j]))
+        assert not same, f"{ex_id}: mistakes {ex.mistakes[i].name!r} and {ex.mistakes[j].name!r} give the same outputs"
 
 
 @pytest.mark.parametrize("ex_id,mistake", MISTAKES, ids=[f"{i}:{m.name}" for i, m in MISTAKES])
@@ -103,6 +114,8 @@ def test_compare_names_what_is_wrong():
     assert "shape is wrong" in compare((2, 4), (2, 3), names=("batch", "shape"))
     assert compare(1.0 + 1e-9, 1.0) is None and compare(1.01, 1.0) == "not the right value"  # no ratio for one
     assert compare(-2.0, 2.0) == "not the right value"
+    log_snr = torch.tensor([3.0, 1.0, -1.0, -math.inf])
+    assert "2 times" in compare(log_snr * 2, log_snr) and compare(log_snr.clone(), log_snr) is None
 
 
 def test_a_factor_common_to_every_case_is_named_for_number_answers():
