@@ -109,7 +109,10 @@ def test_compare_names_what_is_wrong():
     assert "NaN" in compare(nan, want)
     one_off = want.clone()
     one_off[1, 2, 3] = -1
-    assert "index (1, 2, 3)" in compare(one_off, want)
+    assert compare(one_off, want).endswith("index (1, 2, 3))")
+    assert compare(torch.tensor([1.0, 2, 3, 4, 9]), torch.arange(1.0, 6)).endswith("look at that end of the range")
+    assert compare([[0.0, 1.0], [2.0, 3.0]], torch.arange(4.0).reshape(2, 2)) is None  # nested lists count
+    assert compare([[0.0, 1.0], [2.0, 5.0]], torch.arange(4.0).reshape(2, 2)) is not None
     assert "expected a tensor, got string" == compare("x", want)
     assert "shape is wrong" in compare((2, 4), (2, 3), names=("batch", "shape"))
     assert compare(1.0 + 1e-9, 1.0) is None and compare(1.01, 1.0) == "not the right value"  # no ratio for one
@@ -125,6 +128,10 @@ def test_a_factor_common_to_every_case_is_named_for_number_answers():
                                                  "(on every case)")
     assert check(ex, lambda n: -n * 2.0).hint == "the right size with the wrong sign (on every case)"
     assert check(ex, lambda n: n * 2.0 + 1).hint == "not the right value (case: n=3)"
+    vec = Exercise(lesson="xx", key="v", title="t", task="t", teaches="t", reference=lambda n: torch.arange(1.0, 4) * n,
+                   cases=(Case("n=1", {"n": 1}), Case("n=2", {"n": 2})), mistakes=(Mistake("m", lambda n: n, "h"),))
+    assert "3 times" in check(vec, lambda n: torch.arange(1.0, 4) * n * 3).hint
+    assert check(vec, lambda n: torch.arange(1.0, 4) * 3).hint == "the values differ from the right ones (case: n=1)"
 
 
 def test_a_failure_only_at_an_edge_case_is_called_so():

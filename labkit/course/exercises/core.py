@@ -199,6 +199,11 @@ def compare(got, want, rtol: float = 1e-5, atol: float = 1e-6, names: Sequence[s
     if w is None:
         return None if got == want else "not the expected value"
     g = _as_tensor(got)
+    if g is None and isinstance(got, (list, tuple)) and w.dim():
+        try:  # nested lists of numbers are read as the tensor they spell
+            g = torch.tensor(got, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            g = None
     if g is None:
         return f"expected a {_kind(want)}, got {_kind(got)}"
     if g.shape != w.shape:
@@ -230,8 +235,8 @@ def compare(got, want, rtol: float = 1e-5, atol: float = 1e-6, names: Sequence[s
     bad = ~torch.isclose(g, w, rtol=rtol, atol=atol)
     if w.dim() and bad.sum() * 4 <= bad.numel():
         where = tuple(int(i) for i in bad.nonzero()[0])
-        return (f"right at most entries, wrong at {int(bad.sum())} of {bad.numel()} (the first at index {where}): "
-                f"look at that end of the range")
+        text = f"right at most entries, wrong at {int(bad.sum())} of {bad.numel()} (the first at index {where})"
+        return text + (": look at that end of the range" if w.dim() == 1 else "")
     return "the values differ from the right ones"
 
 
@@ -282,6 +287,8 @@ def check(exercise: Exercise, answer) -> Feedback:
             return fb
     failing = [c for c, d in zip(exercise.cases, diffs) if d is not None]
     first = next(d for d in diffs if d is not None)
+    if first.startswith("off by a constant factor") and any(d != first for d in diffs):
+        first = "the values differ from the right ones"  # a factor only where it is the same on every case
     across = _across_cases(got, want, exercise.rtol, exercise.atol)
     if across is not None:
         fb.hint = f"{across} (on every case)"
