@@ -30,7 +30,7 @@ from diffusers.models.attention_processor import Attention
 from einops import rearrange
 from torch.overrides import TorchFunctionMode
 
-from labkit.checks import check_args
+from labkit.checks import Number, check_args, check_number
 
 __all__ = ["TEMPORAL_NAMES", "attention_modules", "capture_attention", "attention_probs", "temporal_maps",
            "joint_video_maps", "frame_attention", "query_frame_attention"]
@@ -152,12 +152,16 @@ def frame_attention(maps: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected temporal maps (rank 6) or joint video maps (rank 8), got rank {maps.ndim}")
 
 
+_INDEX = Number(integer=True, low=0)
+
+
 def query_frame_attention(maps: torch.Tensor, frame: int, y: int, x: int) -> torch.Tensor:
     """Attention of the query at pixel ``(y, x)`` of ``frame`` over the key frames, averaged over batch and
     heads: ``(F,)`` from temporal maps ``(B, n, F, F, H, W)`` (what the notebook's widget plots)."""
     if maps.ndim != 6:
         raise ValueError(f"expected temporal maps (B, heads, F, F, H, W), got shape {tuple(maps.shape)}")
-    check_args(frame=frame, y=y, x=x)
+    for name, value in (("frame", frame), ("y", y), ("x", x)):
+        check_number(value, name, _INDEX)
     f, h, w = maps.shape[2], maps.shape[4], maps.shape[5]
     if not (0 <= frame < f and 0 <= y < h and 0 <= x < w):
         raise ValueError(f"expected frame < {f}, y < {h}, x < {w}, got frame={frame}, y={y}, x={x}")
