@@ -31,6 +31,8 @@ __all__ = ["Case", "Mistake", "Exercise", "Feedback", "WrongKind", "check", "com
            "PLACEHOLDER_HINT"]
 
 PLACEHOLDER_HINT = "not answered yet: replace the `...` with your answer and run the cell again"
+_FACTOR = "off by a constant factor"  # the openings of the two hints a factor or sign common to every case earns
+_SIGN = "the right size with the wrong sign"
 
 
 class WrongKind(TypeError):
@@ -111,9 +113,12 @@ class Feedback:
     def status(self) -> str:
         return "passed" if self.passed else ("not answered" if not self.answered else "not yet")
 
+    @property
+    def mark(self) -> str:
+        return "✓" if self.passed else ("…" if not self.answered else "✗")
+
     def __str__(self) -> str:
-        mark = "✓" if self.passed else ("…" if not self.answered else "✗")
-        text = f"{mark} {self.exercise} ({self.title}): {self.status}"
+        text = f"{self.mark} {self.exercise} ({self.title}): {self.status}"
         if self.note:
             text += f" [{self.note}]"
         return text + (f"\n  hint: {self.hint}" if self.hint else "")
@@ -122,11 +127,10 @@ class Feedback:
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.passed else ("#6e7781" if not self.answered else "#cf222e")
-        mark = "✓" if self.passed else ("…" if not self.answered else "✗")
         note = f" <i>({self.note})</i>" if self.note else ""
         hint = f"<br><b>hint:</b> {_escape(self.hint)}" if self.hint else ""
         return (f'<div style="border-left:4px solid {colour};padding:4px 8px">'
-                f'<b style="color:{colour}">{mark} {_escape(self.title)}</b> — {self.status}{note}{hint}</div>')
+                f'<b style="color:{colour}">{self.mark} {_escape(self.title)}</b> — {self.status}{note}{hint}</div>')
 
 
 def _escape(text: str) -> str:
@@ -223,7 +227,7 @@ def compare(got, want, rtol: float = 1e-5, atol: float = 1e-6, names: Sequence[s
         if g.numel() < 2:
             return "not the right value"
     if torch.allclose(g, -w, rtol=rtol, atol=atol) and w.abs().max() > atol:
-        return "the right size with the wrong sign"
+        return _SIGN
     if g.dim() >= 2 and g.shape[-1] == g.shape[-2] and torch.allclose(g.transpose(-1, -2), w, rtol=rtol, atol=atol):
         return "transposed: rows and columns are swapped"
     nonzero = w.abs() > atol
@@ -231,7 +235,7 @@ def compare(got, want, rtol: float = 1e-5, atol: float = 1e-6, names: Sequence[s
         ratio = g[nonzero] / w[nonzero]
         if torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-4) and not math.isclose(
                 float(ratio.flatten()[0]), 1.0, rel_tol=1e-4):
-            return f"off by a constant factor: your output is {float(ratio.flatten()[0]):.4g} times the right one"
+            return f"{_FACTOR}: your output is {float(ratio.flatten()[0]):.4g} times the right one"
     bad = ~torch.isclose(g, w, rtol=rtol, atol=atol)
     if w.dim() and bad.sum() * 4 <= bad.numel():
         where = tuple(int(i) for i in bad.nonzero()[0])
@@ -247,8 +251,7 @@ def _across_cases(got: list, want: list, rtol: float, atol: float) -> str | None
     if any(x is None or x.numel() != 1 for x in g + w) or isinstance(want[0], bool):
         return None
     hint = compare(torch.stack([x.reshape(()) for x in g]), torch.stack([x.reshape(()) for x in w]), rtol, atol)
-    return hint if hint and hint.startswith(("off by a constant factor", "the right size with the wrong sign")) \
-        else None
+    return hint if hint and hint.startswith((_FACTOR, _SIGN)) else None
 
 
 def check(exercise: Exercise, answer) -> Feedback:
@@ -287,7 +290,7 @@ def check(exercise: Exercise, answer) -> Feedback:
             return fb
     failing = [c for c, d in zip(exercise.cases, diffs) if d is not None]
     first = next(d for d in diffs if d is not None)
-    if first.startswith("off by a constant factor") and any(d != first for d in diffs):
+    if first.startswith(_FACTOR) and any(d != first for d in diffs):
         first = "the values differ from the right ones"  # a factor only where it is the same on every case
     across = _across_cases(got, want, exercise.rtol, exercise.atol)
     if across is not None:

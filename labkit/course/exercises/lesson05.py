@@ -15,11 +15,15 @@ LESSON = "05"
 
 _BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8}
 
+#: The shipped CogVideoX configs the token exercise reads (``data/configs/``), read once.
+_COGVIDEOX_VAE = production_configs()["cogvideox-vae"]
+_COGVIDEOX_TRANSFORMER = load_config("cogvideox-2b/transformer.json")
+
 
 def _cogvideox_tokens(num_frames: int, height: int, width: int) -> int:
     """Video tokens of CogVideoX: the shipped VAE config, then the transformer's ``patch_size`` in space."""
-    patch = load_config("cogvideox-2b/transformer.json")["patch_size"]
-    return latent_tokens(production_configs()["cogvideox-vae"], num_frames, height, width, patch=(1, patch, patch))
+    patch = _COGVIDEOX_TRANSFORMER["patch_size"]
+    return latent_tokens(_COGVIDEOX_VAE, num_frames, height, width, patch=(1, patch, patch))
 
 
 def _svd_guidance(noise_uncond: torch.Tensor, noise_cond: torch.Tensor, min_guidance_scale: float,
@@ -86,8 +90,7 @@ COGVIDEOX_TOKENS = Exercise(
                 num_frames * (height // 16) * (width // 16),
                 "CogVideoX's VAE compresses time as well as space: several video frames share one latent frame"),
         Mistake("text tokens counted", lambda num_frames, height, width:
-                _cogvideox_tokens(num_frames, height, width) + load_config("cogvideox-2b/transformer.json")[
-                    "max_text_seq_length"],
+                _cogvideox_tokens(num_frames, height, width) + _COGVIDEOX_TRANSFORMER["max_text_seq_length"],
                 "count the video tokens only: the text tokens join the same attention, but they do not depend on "
                 "the video's size"),
     ),
